@@ -1,0 +1,106 @@
+// Package boltdb opens a bbolt file for the length of one transaction.
+//
+// bbolt takes an exclusive flock on its file for as long as it is open for
+// writing, so a process that kept the file open would shut out every other
+// strata process on the same root. [DB] instead opens the file, runs one
+// transaction and closes it again, so that many processes share a root and
+// none holds the database while it extracts a layer.
+package boltdb
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+
+	"github.com/strata-containers/strata/errdefs"
+)
+
+// DefaultTimeout is how long a transaction waits for another process to
+// release the file before it fails.
+const DefaultTimeout = 60 * time.Second
+
+// DB is a bbolt file opened per transaction. The zero value is not usable;
+// call [New].
+type DB struct {
+	path    string
+	timeout time.Duration
+	init    func(tx *bolt.Tx) error
+}
+
+// New returns a DB for the file at path, creating its directory when needed.
+// init, when not nil, runs in every write transaction before the caller's
+// function, to create buckets.
+func New(path string, init func(tx *bolt.Tx) error) (*DB, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("create metadata directory: %w", err)
+	}
+	return &DB{path: path, timeout: DefaultTimeout, init: init}, nil
+}
+
+// Path returns the file's path.
+func (db *DB) Path() string { return db.path }
+
+// Update runs fn in a read-write transaction and commits it when fn returns
+// nil.
+func (db *DB) Update(ctx context.Context, fn func(tx *bolt.Tx) error) error {
+	b, err := db.open(ctx, false)
+	if err != nil {
+		return err
+	}
+	err = b.Update(func(tx *bolt.Tx) error {
+		if db.init != nil {
+			if err := db.init(tx); err != nil {
+				return err
+			}
+		}
+		return fn(tx)
+	})
+	if cerr := b.Close(); cerr != nil && err == nil {
+		err = fmt.Errorf("close %s: %w", db.path, cerr)
+	}
+	return err
+}
+
+// View runs fn in a read-only transaction. A file that does not exist yet
+// reads as empty: fn gets a transaction with no buckets.
+func (db *DB) View(ctx context.Context, fn func(tx *bolt.Tx) error) error {
+	if _, err := os.Stat(db.path); errors.Is(err, os.ErrNotExist) {
+		// Create the file so that readers and writers see one schema.
+		if err := db.Update(ctx, func(*bolt.Tx) error { return nil }); err != nil {
+			return err
+		}
+	}
+	b, err := db.open(ctx, true)
+	if err != nil {
+		return err
+	}
+	err = b.View(fn)
+	if cerr := b.Close(); cerr != nil && err == nil {
+		err = fmt.Errorf("close %s: %w", db.path, cerr)
+	}
+	return err
+}
+
+func (db *DB) open(ctx context.Context, readOnly bool) (*bolt.DB, error) {
+	timeout := db.timeout
+	if deadline, ok := ctx.Deadline(); ok {
+		if d := time.Until(deadline); d < timeout {
+			timeout = max(d, time.Millisecond)
+		}
+	}
+	b, err := bolt.Open(db.path, 0o600, &bolt.Options{Timeout: timeout, ReadOnly: readOnly})
+	if errors.Is(err, berrors.ErrTimeout) {
+		return nil, fmt.Errorf("open %s: another process holds it for more than %s: %w",
+			db.path, timeout, errdefs.ErrUnavailable)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", db.path, err)
+	}
+	return b, nil
+}

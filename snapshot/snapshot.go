@@ -1,0 +1,121 @@
+// Package snapshot defines the Snapshotter interface: a store of file system
+// trees, each one layered on a parent.
+//
+// The lifecycle follows containerd's snapshotters. Prepare creates an active
+// snapshot on a committed parent (or on nothing), which the caller mounts and
+// writes into. Commit turns an active snapshot into a committed one under a
+// new name, which can then be the parent of further snapshots. View creates a
+// read-only active snapshot. Remove deletes a snapshot that has no children.
+//
+//	mounts, err := sn.Prepare(ctx, "extract-1", "")
+//	// mount, apply a layer, unmount
+//	err = sn.Commit(ctx, chainID, "extract-1")
+//	mounts, err = sn.View(ctx, "view-1", chainID)
+//
+// Implementations live in subpackages: overlay (kernel overlayfs) and native
+// (copied directories). The conformance suite in snapshottest runs against
+// every implementation.
+package snapshot
+
+import (
+	"context"
+	"time"
+
+	"github.com/strata-containers/strata/mount"
+)
+
+// Kind is the state of a snapshot.
+type Kind uint8
+
+// The kinds of snapshot.
+const (
+	KindUnknown Kind = iota
+	// KindView is a read-only snapshot of a committed parent.
+	KindView
+	// KindActive is a writable snapshot that can be committed.
+	KindActive
+	// KindCommitted is an immutable snapshot that can be a parent.
+	KindCommitted
+)
+
+// String returns the kind's lower-case name.
+func (k Kind) String() string {
+	switch k {
+	case KindView:
+		return "view"
+	case KindActive:
+		return "active"
+	case KindCommitted:
+		return "committed"
+	}
+	return "unknown"
+}
+
+// Info describes a snapshot.
+type Info struct {
+	Kind    Kind              `json:"kind"`
+	Name    string            `json:"name"`
+	Parent  string            `json:"parent,omitempty"`
+	Labels  map[string]string `json:"labels,omitempty"`
+	Created time.Time         `json:"created"`
+	Updated time.Time         `json:"updated"`
+}
+
+// Usage is the disk space a snapshot uses on its own, without its parents.
+type Usage struct {
+	// Inodes is the number of file system objects.
+	Inodes int64 `json:"inodes"`
+	// Size is the number of bytes of disk space used.
+	Size int64 `json:"size"`
+}
+
+// Opt sets an option on a snapshot as it is created or committed.
+type Opt func(info *Info) error
+
+// WithLabels sets labels on the snapshot.
+func WithLabels(labels map[string]string) Opt {
+	return func(info *Info) error {
+		if info.Labels == nil {
+			info.Labels = make(map[string]string, len(labels))
+		}
+		for k, v := range labels {
+			info.Labels[k] = v
+		}
+		return nil
+	}
+}
+
+// WalkFunc is called for every snapshot by [Snapshotter.Walk].
+type WalkFunc func(context.Context, Info) error
+
+// Snapshotter stores snapshots. Keys and names share one namespace.
+//
+// Errors wrap the classes in errdefs: ErrNotFound for a missing key or parent,
+// ErrAlreadyExists for a key or name in use, ErrFailedPrecondition for an
+// operation on a snapshot of the wrong kind (committing a view, using an
+// active snapshot as a parent, removing a snapshot that has children) and
+// ErrInvalidArgument for an empty key.
+type Snapshotter interface {
+	// Stat returns the info of the snapshot key.
+	Stat(ctx context.Context, key string) (Info, error)
+	// Usage returns the disk space the snapshot key uses on its own.
+	Usage(ctx context.Context, key string) (Usage, error)
+	// Mounts returns the mounts of the active snapshot or view key.
+	Mounts(ctx context.Context, key string) ([]mount.Mount, error)
+	// Prepare creates an active snapshot key on the committed snapshot
+	// parent, or on an empty tree when parent is empty, and returns its
+	// mounts.
+	Prepare(ctx context.Context, key, parent string, opts ...Opt) ([]mount.Mount, error)
+	// View creates a read-only snapshot key of the committed snapshot parent
+	// and returns its mounts.
+	View(ctx context.Context, key, parent string, opts ...Opt) ([]mount.Mount, error)
+	// Commit turns the active snapshot key into the committed snapshot name.
+	// The key no longer exists afterwards.
+	Commit(ctx context.Context, name, key string, opts ...Opt) error
+	// Remove deletes the snapshot key, which must have no children.
+	Remove(ctx context.Context, key string) error
+	// Walk calls fn for every snapshot, stopping at the first error.
+	Walk(ctx context.Context, fn WalkFunc) error
+	// Close releases the snapshotter's resources.
+	Close() error
+}
