@@ -1,0 +1,300 @@
+// Package native implements a [snapshot.Snapshotter] with plain directories,
+// for file systems or kernels where overlayfs is not available.
+//
+// Each snapshot is a full copy of its parent's tree, made with
+// internal/fscopy, which keeps owners, modes, xattrs, times, hard links,
+// special files and holes:
+//
+//	<root>/metadata.db            bbolt metadata (see snapshot/storage)
+//	<root>/snapshots.lock         flock shared by the processes using root
+//	<root>/snapshots/<id>/fs      the snapshot's whole tree
+//	<root>/snapshots/new-*        a snapshot being created
+//	<root>/snapshots/rm-*         a snapshot being removed
+//
+// Mounts are binds: read-write for an active snapshot, read-only for a view.
+// A view does not copy: it binds its parent's tree read-only, which is safe
+// because a committed snapshot never changes and cannot be removed while the
+// view exists.
+//
+// Copies cost disk space and time in proportion to the whole tree, so Usage
+// reports the size of the whole tree, not of one layer's changes.
+package native
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/strata-containers/strata/errdefs"
+	"github.com/strata-containers/strata/internal/fscopy"
+	"github.com/strata-containers/strata/log"
+	"github.com/strata-containers/strata/mount"
+	"github.com/strata-containers/strata/snapshot"
+	"github.com/strata-containers/strata/snapshot/storage"
+)
+
+// Opt configures a Snapshotter. There are no options yet, but the type keeps
+// the signature of [New] stable for when there are.
+type Opt func(*config)
+
+type config struct{}
+
+// Snapshotter stores snapshots as copied directories under one root.
+type Snapshotter struct {
+	root   string
+	ms     *storage.MetaStore
+	dirs   *storage.Dirs
+	config config
+}
+
+var _ snapshot.Snapshotter = (*Snapshotter)(nil)
+
+// New returns a Snapshotter on root, creating root when needed, and removes
+// leftovers of crashed processes.
+func New(root string, opts ...Opt) (*Snapshotter, error) {
+	var c config
+	for _, opt := range opts {
+		opt(&c)
+	}
+	root, err := filepath.Abs(root)
+	if err != nil {
+		return nil, fmt.Errorf("resolve root %s: %w", root, err)
+	}
+	if err := os.MkdirAll(root, 0o700); err != nil {
+		return nil, fmt.Errorf("create root %s: %w", root, err)
+	}
+	ms, err := storage.NewMetaStore(filepath.Join(root, "metadata.db"))
+	if err != nil {
+		return nil, err
+	}
+	dirs, err := storage.NewDirs(root)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := dirs.Recover(context.Background(), ms); err != nil {
+		return nil, err
+	}
+	return &Snapshotter{root: root, ms: ms, dirs: dirs, config: c}, nil
+}
+
+// Stat returns the info of the snapshot key.
+func (s *Snapshotter) Stat(ctx context.Context, key string) (snapshot.Info, error) {
+	var info snapshot.Info
+	err := s.ms.View(ctx, func(ctx context.Context) error {
+		var err error
+		_, info, _, err = storage.GetInfo(ctx, key)
+		return err
+	})
+	return info, err
+}
+
+// Usage returns the disk space of the snapshot key's tree: the figure
+// recorded at commit for a committed snapshot, and a walk of the tree
+// otherwise. A view uses no space of its own.
+func (s *Snapshotter) Usage(ctx context.Context, key string) (snapshot.Usage, error) {
+	var (
+		id    string
+		info  snapshot.Info
+		usage snapshot.Usage
+	)
+	err := s.ms.View(ctx, func(ctx context.Context) error {
+		var err error
+		id, info, usage, err = storage.GetInfo(ctx, key)
+		return err
+	})
+	if err != nil || info.Kind == snapshot.KindCommitted {
+		return usage, err
+	}
+	return storage.DiskUsage(ctx, s.treePath(id))
+}
+
+// Mounts returns the mounts of the active snapshot or view key.
+func (s *Snapshotter) Mounts(ctx context.Context, key string) ([]mount.Mount, error) {
+	var sn storage.Snapshot
+	err := s.ms.View(ctx, func(ctx context.Context) error {
+		var err error
+		sn, err = storage.GetSnapshot(ctx, key)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if sn.Kind == snapshot.KindCommitted {
+		return nil, fmt.Errorf("get mounts of %s: snapshot is committed: %w",
+			key, errdefs.ErrFailedPrecondition)
+	}
+	return s.mounts(sn), nil
+}
+
+// Prepare creates the active snapshot key as a copy of parent's tree and
+// returns its mounts.
+func (s *Snapshotter) Prepare(ctx context.Context, key, parent string,
+	opts ...snapshot.Opt,
+) ([]mount.Mount, error) {
+	return s.create(ctx, snapshot.KindActive, key, parent, opts)
+}
+
+// View creates the read-only snapshot key of parent and returns its mounts.
+func (s *Snapshotter) View(ctx context.Context, key, parent string,
+	opts ...snapshot.Opt,
+) ([]mount.Mount, error) {
+	return s.create(ctx, snapshot.KindView, key, parent, opts)
+}
+
+// Commit turns the active snapshot key into the committed snapshot name,
+// recording the disk usage of its tree.
+func (s *Snapshotter) Commit(ctx context.Context, name, key string, opts ...snapshot.Opt) error {
+	var sn storage.Snapshot
+	err := s.ms.View(ctx, func(ctx context.Context) error {
+		var err error
+		sn, err = storage.GetSnapshot(ctx, key)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if sn.Kind != snapshot.KindActive {
+		return fmt.Errorf("commit snapshot %s: it is %s, not active: %w",
+			key, sn.Kind, errdefs.ErrFailedPrecondition)
+	}
+
+	// TODO: syncfs the tree so that a committed snapshot survives a power
+	// loss. Until then a crash soon after Commit can lose file data.
+	usage, err := storage.DiskUsage(ctx, s.treePath(sn.ID))
+	if err != nil {
+		return fmt.Errorf("commit snapshot %s: %w", key, err)
+	}
+	return s.ms.Update(ctx, func(ctx context.Context) error {
+		id, err := storage.CommitActive(ctx, key, name, usage, opts...)
+		if err == nil && id != sn.ID {
+			err = fmt.Errorf("commit snapshot %s: key was recreated during commit: %w",
+				key, errdefs.ErrFailedPrecondition)
+		}
+		return err
+	})
+}
+
+// Remove deletes the snapshot key, which must have no children. The record
+// goes first, and a directory that then fails to be removed is logged and left
+// for the next New on the root to remove.
+func (s *Snapshotter) Remove(ctx context.Context, key string) error {
+	unlock, err := s.dirs.Lock(ctx)
+	if err != nil {
+		return fmt.Errorf("remove snapshot %s: %w", key, err)
+	}
+	defer unlock()
+
+	var id string
+	err = s.ms.Update(ctx, func(ctx context.Context) error {
+		var err error
+		id, _, err = storage.Remove(ctx, key)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if err := s.dirs.Delete(id); err != nil {
+		log.G(ctx).Warn("remove snapshot directory", "key", key, "path", s.dirs.Path(id),
+			"error", err)
+	}
+	return nil
+}
+
+// Walk calls fn for every snapshot, stopping at the first error.
+func (s *Snapshotter) Walk(ctx context.Context, fn snapshot.WalkFunc) error {
+	return s.ms.View(ctx, func(ctx context.Context) error {
+		return storage.WalkInfo(ctx, fn)
+	})
+}
+
+// Close releases the snapshotter's resources. It holds no open files
+// between calls, so there is nothing to release.
+func (s *Snapshotter) Close() error { return nil }
+
+// create copies the parent's tree into a staging directory, outside any
+// transaction because it can take long, then records the snapshot and
+// renames the directory to its ID in one transaction.
+func (s *Snapshotter) create(ctx context.Context, kind snapshot.Kind, key, parent string,
+	opts []snapshot.Opt,
+) ([]mount.Mount, error) {
+	parentID, err := s.committedID(ctx, key, parent)
+	if err != nil {
+		return nil, err
+	}
+
+	st, err := s.dirs.Stage(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("create snapshot %s: %w", key, err)
+	}
+	defer st.Close(ctx)
+
+	tree := filepath.Join(st.Path(), "fs")
+	if err := os.Mkdir(tree, 0o755); err != nil {
+		return nil, fmt.Errorf("create snapshot %s: %w", key, err)
+	}
+	if parentID != "" && kind == snapshot.KindActive {
+		if err := fscopy.Copy(ctx, tree, s.treePath(parentID)); err != nil {
+			return nil, fmt.Errorf("create snapshot %s: copy parent %s: %w", key, parent, err)
+		}
+	}
+
+	var sn storage.Snapshot
+	err = s.ms.Update(ctx, func(ctx context.Context) error {
+		var err error
+		sn, err = storage.CreateSnapshot(ctx, kind, key, parent, opts...)
+		if err != nil {
+			return err
+		}
+		if parentID != "" && sn.ParentIDs[0] != parentID {
+			return fmt.Errorf("create snapshot %s: parent %s was replaced during the copy: %w",
+				key, parent, errdefs.ErrFailedPrecondition)
+		}
+		return st.Rename(sn.ID)
+	})
+	if err != nil {
+		return nil, err
+	}
+	st.Done()
+	return s.mounts(sn), nil
+}
+
+// committedID returns the ID of the committed snapshot parent, or "" when
+// parent is empty.
+func (s *Snapshotter) committedID(ctx context.Context, key, parent string) (string, error) {
+	if parent == "" {
+		return "", nil
+	}
+	var (
+		id   string
+		info snapshot.Info
+	)
+	err := s.ms.View(ctx, func(ctx context.Context) error {
+		var err error
+		id, info, _, err = storage.GetInfo(ctx, parent)
+		return err
+	})
+	if err != nil {
+		return "", fmt.Errorf("create snapshot %s: parent: %w", key, err)
+	}
+	if info.Kind != snapshot.KindCommitted {
+		return "", fmt.Errorf("create snapshot %s: parent %s is %s, not committed: %w",
+			key, parent, info.Kind, errdefs.ErrFailedPrecondition)
+	}
+	return id, nil
+}
+
+func (s *Snapshotter) treePath(id string) string {
+	return filepath.Join(s.dirs.Path(id), "fs")
+}
+
+func (s *Snapshotter) mounts(sn storage.Snapshot) []mount.Mount {
+	source, mode := s.treePath(sn.ID), "rw"
+	if sn.Kind == snapshot.KindView {
+		mode = "ro"
+		if len(sn.ParentIDs) > 0 {
+			source = s.treePath(sn.ParentIDs[0])
+		}
+	}
+	return []mount.Mount{{Type: "bind", Source: source, Options: []string{"rbind", mode}}}
+}
