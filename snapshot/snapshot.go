@@ -51,6 +51,22 @@ func (k Kind) String() string {
 	return "unknown"
 }
 
+// MarshalText encodes the kind as its name, so that JSON listings read
+// "committed" rather than a number.
+func (k Kind) MarshalText() ([]byte, error) { return []byte(k.String()), nil }
+
+// UnmarshalText decodes a kind's name.
+func (k *Kind) UnmarshalText(b []byte) error {
+	for _, c := range []Kind{KindView, KindActive, KindCommitted} {
+		if string(b) == c.String() {
+			*k = c
+			return nil
+		}
+	}
+	*k = KindUnknown
+	return nil
+}
+
 // Info describes a snapshot.
 type Info struct {
 	Kind    Kind              `json:"kind"`

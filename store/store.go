@@ -1,0 +1,168 @@
+// Package store ties strata's parts together into the embedded default: one
+// root directory that holds a content store, the image names and the
+// snapshots of every snapshotter, with no daemon.
+//
+// The layout under the root:
+//
+//	content/blobs/<alg>/<hex>   blobs, named by digest
+//	content/ingest/             partial ingests
+//	metadata.db                 image names (bbolt)
+//	snapshots/<snapshotter>/    each snapshotter's own directories and bbolt file
+//	locks/                      one flock file per chain ID being extracted
+//
+// Several processes may open the same root at once: no file is held open
+// between operations, and each chain is extracted under its own lock.
+package store
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+
+	"github.com/strata-containers/strata/content"
+	"github.com/strata-containers/strata/content/local"
+	"github.com/strata-containers/strata/errdefs"
+	"github.com/strata-containers/strata/image"
+	"github.com/strata-containers/strata/snapshot"
+	"github.com/strata-containers/strata/snapshot/native"
+	"github.com/strata-containers/strata/snapshot/overlay"
+	"github.com/strata-containers/strata/unpack"
+)
+
+// Snapshotter names.
+const (
+	Overlayfs = "overlayfs"
+	Native    = "native"
+)
+
+// DefaultSnapshotter is the snapshotter a store unpacks into unless
+// [WithSnapshotter] picks another.
+const DefaultSnapshotter = Overlayfs
+
+// Snapshotters lists the names [WithSnapshotter] accepts.
+var Snapshotters = []string{Overlayfs, Native}
+
+// Store is an open strata root.
+type Store struct {
+	root        string
+	snapshotter string
+	content     content.Store
+	images      *image.Store
+	locker      unpack.Locker
+
+	mu           sync.Mutex
+	snapshotters map[string]snapshot.Snapshotter
+}
+
+// Opt sets an option of [Open].
+type Opt func(*config)
+
+type config struct {
+	snapshotter string
+}
+
+// WithSnapshotter selects the snapshotter that Unpack and Mount use.
+func WithSnapshotter(name string) Opt {
+	return func(c *config) { c.snapshotter = name }
+}
+
+// Open opens the store at root, creating it when it does not exist.
+func Open(ctx context.Context, root string, opts ...Opt) (*Store, error) {
+	cfg := config{snapshotter: DefaultSnapshotter}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if !slices.Contains(Snapshotters, cfg.snapshotter) {
+		return nil, fmt.Errorf("open store: unknown snapshotter %q, use one of %v: %w",
+			cfg.snapshotter, Snapshotters, errdefs.ErrInvalidArgument)
+	}
+	root, err := filepath.Abs(root)
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", root, err)
+	}
+	if err := os.MkdirAll(root, 0o711); err != nil {
+		return nil, fmt.Errorf("open store %s: %w", root, err)
+	}
+
+	cs, err := local.New(filepath.Join(root, "content"))
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", root, err)
+	}
+	is, err := image.NewStore(filepath.Join(root, "metadata.db"))
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", root, err)
+	}
+	locker, err := unpack.NewFileLocker(filepath.Join(root, "locks"))
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", root, err)
+	}
+	return &Store{
+		root:         root,
+		snapshotter:  cfg.snapshotter,
+		content:      cs,
+		images:       is,
+		locker:       locker,
+		snapshotters: map[string]snapshot.Snapshotter{},
+	}, nil
+}
+
+// Root returns the store's root directory.
+func (s *Store) Root() string { return s.root }
+
+// Content returns the store's content store.
+func (s *Store) Content() content.Store { return s.content }
+
+// Images returns the store's image name store.
+func (s *Store) Images() *image.Store { return s.images }
+
+// Snapshotter returns the snapshotter that the store unpacks into, opening
+// it on first use.
+func (s *Store) Snapshotter(ctx context.Context) (snapshot.Snapshotter, error) {
+	return s.snapshotterNamed(ctx, s.snapshotter)
+}
+
+// SnapshotterName returns the name of the snapshotter the store unpacks into.
+func (s *Store) SnapshotterName() string { return s.snapshotter }
+
+func (s *Store) snapshotterNamed(ctx context.Context, name string) (snapshot.Snapshotter, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if sn, ok := s.snapshotters[name]; ok {
+		return sn, nil
+	}
+	dir := filepath.Join(s.root, "snapshots", name)
+	var (
+		sn  snapshot.Snapshotter
+		err error
+	)
+	switch name {
+	case Overlayfs:
+		sn, err = overlay.New(dir)
+	case Native:
+		sn, err = native.New(dir)
+	default:
+		err = fmt.Errorf("unknown snapshotter %q: %w", name, errdefs.ErrInvalidArgument)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open snapshotter %s: %w", name, err)
+	}
+	s.snapshotters[name] = sn
+	return sn, nil
+}
+
+// Close releases the snapshotters the store opened.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var first error
+	for name, sn := range s.snapshotters {
+		if err := sn.Close(); err != nil && first == nil {
+			first = fmt.Errorf("close snapshotter %s: %w", name, err)
+		}
+	}
+	s.snapshotters = map[string]snapshot.Snapshotter{}
+	return first
+}

@@ -1,0 +1,100 @@
+package unpack
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/strata-containers/strata/archive"
+	"github.com/strata-containers/strata/content"
+	"github.com/strata-containers/strata/errdefs"
+	"github.com/strata-containers/strata/mount"
+)
+
+// Applier applies one layer blob onto an active snapshot.
+type Applier interface {
+	// Apply applies the layer desc onto the snapshot that mounts describe,
+	// calls progress with the number of compressed bytes read so far, and
+	// returns the digest of the whole uncompressed stream.
+	Apply(ctx context.Context, desc ocispec.Descriptor, mounts []mount.Mount, progress func(int64)) (digest.Digest, error)
+}
+
+// NewApplier returns an [Applier] that reads layer blobs from p and writes
+// them without mounting anything: into the upper directory of an overlay
+// snapshot, with its lower directories as the view below, or into the
+// directory of a bind mount. opts are passed to [archive.Apply].
+func NewApplier(p content.Provider, opts ...archive.ApplyOpt) Applier {
+	return &fsApplier{provider: p, opts: opts}
+}
+
+type fsApplier struct {
+	provider content.Provider
+	opts     []archive.ApplyOpt
+}
+
+func (a *fsApplier) Apply(ctx context.Context, desc ocispec.Descriptor, mounts []mount.Mount, progress func(int64)) (digest.Digest, error) {
+	root, lowers, err := applyTarget(mounts)
+	if err != nil {
+		return "", err
+	}
+
+	ra, err := a.provider.ReaderAt(ctx, desc)
+	if err != nil {
+		return "", fmt.Errorf("open blob: %w", err)
+	}
+	defer ra.Close()
+
+	r := &countingReader{r: io.NewSectionReader(ra, 0, ra.Size()), report: progress}
+	opts := append([]archive.ApplyOpt{archive.WithMediaType(desc.MediaType)}, a.opts...)
+	if lowers != nil {
+		opts = append(opts, archive.WithOverlay(lowers))
+	}
+	res, err := archive.Apply(ctx, root, r, opts...)
+	if err != nil {
+		return "", err
+	}
+	return res.DiffID, nil
+}
+
+// applyTarget finds the directory to write into, and for overlay the lower
+// directories below it, topmost first.
+func applyTarget(mounts []mount.Mount) (root string, lowers []string, err error) {
+	if len(mounts) != 1 {
+		return "", nil, fmt.Errorf("apply onto %d mounts: need exactly one: %w", len(mounts), errdefs.ErrNotImplemented)
+	}
+	m := mounts[0]
+	switch m.Type {
+	case "bind", "rbind":
+		return m.Source, nil, nil
+	case "overlay":
+		root = m.UpperDir()
+		if root == "" {
+			return "", nil, fmt.Errorf("apply onto overlay mount without upperdir: %w", errdefs.ErrInvalidArgument)
+		}
+		lowers = m.LowerDirs()
+		if lowers == nil {
+			lowers = []string{}
+		}
+		return root, lowers, nil
+	}
+	return "", nil, fmt.Errorf("apply onto mount of type %q: %w", m.Type, errdefs.ErrNotImplemented)
+}
+
+// countingReader reports the bytes read through it.
+type countingReader struct {
+	r      io.Reader
+	n      int64
+	report func(int64)
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	if c.report != nil && n > 0 {
+		c.report(c.n)
+	}
+	return n, err
+}

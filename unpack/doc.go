@@ -1,0 +1,15 @@
+// Package unpack applies an image's layers onto snapshots.
+//
+// [ApplyLayers] follows the algorithm of containerd's rootfs.ApplyLayers.
+// For each layer, bottom first, it computes the OCI chain ID of the layers so
+// far. When a committed snapshot of that chain ID exists, the layer is
+// already unpacked and is skipped. Otherwise it prepares an extraction
+// snapshot on the parent chain, applies the layer blob into it, checks that
+// the digest of the uncompressed stream equals the diff ID in the image
+// config, and commits the snapshot under the chain ID. Any failure removes the
+// extraction snapshot, so nothing half-applied is ever committed.
+//
+// The snapshot names are the chain IDs themselves, so two images that share
+// their bottom layers share those snapshots, and unpacking an image a second
+// time applies nothing.
+package unpack

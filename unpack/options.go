@@ -1,0 +1,73 @@
+package unpack
+
+import (
+	"context"
+
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// Progress reports how far ApplyLayers has come.
+type Progress struct {
+	// Index is the layer's position, 0 for the bottom layer.
+	Index int
+	// Total is the number of layers in the image.
+	Total int
+	// Layer is the layer's blob.
+	Layer ocispec.Descriptor
+	// ChainID is the chain ID of the layers up to and including this one.
+	ChainID digest.Digest
+	// Bytes is the number of compressed bytes of the blob read so far.
+	Bytes int64
+	// Done is set once the layer is committed or found already unpacked.
+	Done bool
+	// Skipped is set with Done when the chain was committed already.
+	Skipped bool
+}
+
+// Locker serialises work on one chain ID. Lock blocks until the caller
+// holds the chain or ctx ends, and returns the function that releases it.
+type Locker interface {
+	Lock(ctx context.Context, chainID string) (unlock func(), err error)
+}
+
+// Opt sets an option of [ApplyLayers].
+type Opt func(*config)
+
+type config struct {
+	progress func(Progress)
+	locker   Locker
+}
+
+func newConfig(opts []Opt) *config {
+	c := &config{progress: func(Progress) {}, locker: noLocker{}}
+	for _, o := range opts {
+		o(c)
+	}
+	return c
+}
+
+// WithProgress makes ApplyLayers call fn as each layer advances and when it
+// is done. fn runs on the unpacking goroutine and should return quickly.
+func WithProgress(fn func(Progress)) Opt {
+	return func(c *config) {
+		if fn != nil {
+			c.progress = fn
+		}
+	}
+}
+
+// WithLocker makes ApplyLayers hold a lock on each chain ID while it checks
+// for and extracts that chain, so that concurrent unpackers extract every
+// chain once. See [NewFileLocker].
+func WithLocker(l Locker) Opt {
+	return func(c *config) {
+		if l != nil {
+			c.locker = l
+		}
+	}
+}
+
+type noLocker struct{}
+
+func (noLocker) Lock(context.Context, string) (func(), error) { return func() {}, nil }
