@@ -262,8 +262,9 @@ func (s *Snapshotter) create(ctx context.Context, kind snapshot.Kind, key, paren
 			return err
 		}
 		if len(sn.ParentIDs) > 0 {
-			// The root of the merged tree takes its owner and mode
-			// from the upper directory, so it must match the parent.
+			// The root of the merged tree takes its owner, mode and
+			// times from the upper directory, so they must match the
+			// parent's.
 			if err := copyRootAttrs(s.upperPath(sn.ParentIDs[0]), upper); err != nil {
 				return fmt.Errorf("create snapshot %s: %w", key, err)
 			}
@@ -286,7 +287,11 @@ func copyRootAttrs(src, dst string) error {
 	if err := os.Lchown(dst, uid, gid); err != nil {
 		return err
 	}
-	return os.Chmod(dst, fi.Mode()&(os.ModePerm|os.ModeSetuid|os.ModeSetgid|os.ModeSticky))
+	if err := os.Chmod(dst, fi.Mode()&(os.ModePerm|os.ModeSetuid|os.ModeSetgid|os.ModeSticky)); err != nil {
+		return err
+	}
+	atime, mtime := times(fi)
+	return os.Chtimes(dst, atime, mtime)
 }
 
 func (s *Snapshotter) upperPath(id string) string {

@@ -1,0 +1,173 @@
+package archive
+
+import (
+	"archive/tar"
+	"context"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/strata-containers/strata/archive/compression"
+	"github.com/strata-containers/strata/errdefs"
+	"github.com/strata-containers/strata/log"
+)
+
+// Result describes a layer that [Apply] applied.
+type Result struct {
+	// DiffID is the sha256 digest of the whole uncompressed stream,
+	// including any bytes after the tar end-of-archive marker.
+	DiffID digest.Digest
+	// Size is the number of uncompressed bytes read.
+	Size int64
+	// Entries is the number of tar entries processed.
+	Entries int64
+	// Compression is the compression detected from the stream's magic
+	// bytes.
+	Compression compression.Kind
+}
+
+// Apply reads one layer (plain tar, gzip or zstd, detected by magic bytes
+// whatever the media type declares) from r and applies it onto the directory
+// root. It reads the stream to its end, so trailing bytes after the tar
+// end-of-archive marker count toward the diff ID, and returns the sha256
+// digest of the whole uncompressed stream.
+//
+// Every entry name, hard link target and whiteout target resolves inside
+// root, with symlinks followed as if root were "/". Names that climb above
+// the root with ".." fail with [errdefs.ErrBreakout]. On error, root may
+// hold part of the layer; the caller discards it.
+func Apply(ctx context.Context, root string, r io.Reader, opts ...ApplyOpt) (Result, error) {
+	var cfg applyConfig
+	for _, opt := range opts {
+		opt(&cfg)
+	}
+	cfg.limits = cfg.limits.withDefaults()
+
+	declared := compression.Uncompressed
+	if cfg.mediaType != "" {
+		kind, err := compression.FromMediaType(cfg.mediaType)
+		if err != nil {
+			return Result{}, err
+		}
+		declared = kind
+	}
+
+	stream, kind, err := compression.DecompressStream(r)
+	if err != nil {
+		return Result{}, err
+	}
+	defer stream.Close()
+	if cfg.mediaType != "" && kind != declared {
+		log.G(ctx).Debug("layer compression differs from its media type",
+			"mediatype", cfg.mediaType, "detected", kind.String())
+	}
+
+	a, err := newApplier(ctx, root, cfg)
+	if err != nil {
+		return Result{}, err
+	}
+	defer a.close()
+
+	digester := digest.Canonical.Digester()
+	cr := &countingReader{r: stream, h: digester.Hash(), max: cfg.limits.MaxSize}
+	entries, err := a.applyStream(ctx, tar.NewReader(cr))
+	if err != nil {
+		return Result{}, err
+	}
+
+	// Trailing bytes after the end-of-archive marker belong to the diff ID,
+	// and a truncated or corrupt compressed stream often shows only here.
+	if _, err := io.Copy(io.Discard, cr); err != nil {
+		return Result{}, classifyRead("read layer trailer", err)
+	}
+	if err := a.finish(); err != nil {
+		return Result{}, err
+	}
+	return Result{
+		DiffID:      digester.Digest(),
+		Size:        cr.n,
+		Entries:     entries,
+		Compression: kind,
+	}, nil
+}
+
+func (a *applier) applyStream(ctx context.Context, tr *tar.Reader) (int64, error) {
+	var entries int64
+	for {
+		hdr, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return entries, nil
+		}
+		if err != nil {
+			return entries, classifyRead("read tar header", err)
+		}
+		if err := ctx.Err(); err != nil {
+			return entries, err
+		}
+
+		entries++
+		if entries > a.cfg.limits.MaxEntries {
+			return entries, limitError("entry count", entries, a.cfg.limits.MaxEntries)
+		}
+		if err := a.applyEntry(hdr, tr); err != nil {
+			return entries, fmt.Errorf("apply entry %q: %w", hdr.Name, classifyFS(err))
+		}
+	}
+}
+
+// countingReader hashes and counts the uncompressed stream and enforces the
+// size limit while it streams.
+type countingReader struct {
+	r   io.Reader
+	h   hash.Hash
+	n   int64
+	max int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.h.Write(p[:n])
+	c.n += int64(n)
+	if c.n > c.max {
+		return n, limitError("uncompressed size", c.n, c.max)
+	}
+	return n, err
+}
+
+func limitError(what string, got, max int64) error {
+	return fmt.Errorf("%s is over %d (at %d): %w", what, max, got, errdefs.ErrLimit)
+}
+
+// classifyRead marks a tar or stream read error as an invalid layer unless
+// it already carries a class, such as a size limit.
+func classifyRead(op string, err error) error {
+	if classified(err) {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	return &classError{err: fmt.Errorf("%s: %w", op, err), class: errdefs.ErrInvalidLayer}
+}
+
+func classified(err error) bool {
+	for _, class := range []error{
+		errdefs.ErrInvalidLayer, errdefs.ErrBreakout, errdefs.ErrLimit,
+		errdefs.ErrUnsupported, errdefs.ErrNoSpace, errdefs.ErrDigestMismatch,
+		context.Canceled, context.DeadlineExceeded,
+	} {
+		if errors.Is(err, class) {
+			return true
+		}
+	}
+	return false
+}
+
+// classError adds an errdefs class to an error without changing its text.
+type classError struct {
+	err   error
+	class error
+}
+
+func (e *classError) Error() string   { return e.err.Error() }
+func (e *classError) Unwrap() []error { return []error{e.err, e.class} }

@@ -1,0 +1,23 @@
+//go:build !linux
+
+package archive
+
+import (
+	"archive/tar"
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/strata-containers/strata/errdefs"
+)
+
+type applier struct{ cfg applyConfig }
+
+func newApplier(context.Context, string, applyConfig) (*applier, error) {
+	return nil, fmt.Errorf("apply layer: %w", errdefs.ErrNotImplemented)
+}
+
+func (a *applier) applyEntry(*tar.Header, io.Reader) error { return errdefs.ErrNotImplemented }
+func (a *applier) finish() error                           { return errdefs.ErrNotImplemented }
+func (a *applier) close()                                  {}
+func classifyFS(err error) error                           { return err }

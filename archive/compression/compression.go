@@ -1,0 +1,192 @@
+// Package compression detects and decompresses the streams that carry
+// container image layers: plain tar, gzip and zstd.
+//
+// Detection looks only at the magic bytes at the start of the stream, so a
+// layer whose media type names the wrong compression still decompresses.
+// Read errors from a corrupt or truncated stream wrap
+// [errdefs.ErrInvalidLayer].
+package compression
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zstd"
+
+	"github.com/strata-containers/strata/errdefs"
+)
+
+// Kind is the compression of a layer stream.
+type Kind int
+
+// The kinds of compression that [DecompressStream] handles.
+const (
+	Uncompressed Kind = iota
+	Gzip
+	Zstd
+)
+
+// String returns the lower-case name of k, as used in media type suffixes.
+func (k Kind) String() string {
+	switch k {
+	case Uncompressed:
+		return "uncompressed"
+	case Gzip:
+		return "gzip"
+	case Zstd:
+		return "zstd"
+	}
+	return fmt.Sprintf("kind(%d)", int(k))
+}
+
+var (
+	gzipMagic = []byte{0x1f, 0x8b}
+	zstdMagic = []byte{0x28, 0xb5, 0x2f, 0xfd}
+)
+
+// zstdMaxWindow caps the window a zstd frame may ask for. Image layers are
+// written with the default 8 MiB window; 128 MiB leaves room for
+// long-distance-matching producers while bounding decoder memory.
+const zstdMaxWindow = 1 << 27
+
+// Detect returns the compression whose magic bytes start header. Anything
+// that is not gzip or zstd, including a header shorter than a magic number,
+// is [Uncompressed].
+func Detect(header []byte) Kind {
+	switch {
+	case bytes.HasPrefix(header, gzipMagic):
+		return Gzip
+	case bytes.HasPrefix(header, zstdMagic):
+		return Zstd
+	}
+	return Uncompressed
+}
+
+// DecompressStream detects the compression of r by its magic bytes and
+// returns a reader of the decompressed stream. The caller must close it.
+//
+// A gzip stream may hold several concatenated members, and zero bytes after
+// the last member are read and ignored, as some producers pad their output.
+// Any other data after the last gzip member is an error.
+func DecompressStream(r io.Reader) (io.ReadCloser, Kind, error) {
+	br := bufio.NewReaderSize(r, 64<<10)
+	header, err := br.Peek(len(zstdMagic))
+	if err != nil && !errors.Is(err, io.EOF) {
+		return nil, Uncompressed, fmt.Errorf("read stream header: %w", err)
+	}
+
+	kind := Detect(header)
+	switch kind {
+	case Gzip:
+		zr, err := gzip.NewReader(br)
+		if err != nil {
+			return nil, kind, invalid(kind, err)
+		}
+		zr.Multistream(false)
+		return &gzipReader{br: br, zr: zr}, kind, nil
+	case Zstd:
+		zr, err := zstd.NewReader(br,
+			zstd.WithDecoderLowmem(true),
+			zstd.WithDecoderConcurrency(1),
+			zstd.WithDecoderMaxWindow(zstdMaxWindow))
+		if err != nil {
+			return nil, kind, fmt.Errorf("create zstd decoder: %w", err)
+		}
+		return &errReader{r: zr.IOReadCloser(), kind: kind}, kind, nil
+	}
+	return io.NopCloser(br), kind, nil
+}
+
+func invalid(kind Kind, err error) error {
+	return fmt.Errorf("read %s stream: %w: %w", kind, err, errdefs.ErrInvalidLayer)
+}
+
+// errReader classifies every read error other than io.EOF as an invalid
+// layer.
+type errReader struct {
+	r    io.ReadCloser
+	kind Kind
+}
+
+func (e *errReader) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if err != nil && err != io.EOF {
+		err = invalid(e.kind, err)
+	}
+	return n, err
+}
+
+func (e *errReader) Close() error { return e.r.Close() }
+
+// gzipReader reads gzip members one at a time so that it can tell a new
+// member from trailing padding, which Go's multistream mode rejects as an
+// invalid header.
+type gzipReader struct {
+	br  *bufio.Reader
+	zr  *gzip.Reader
+	eof bool
+}
+
+func (g *gzipReader) Read(p []byte) (int, error) {
+	for !g.eof {
+		n, err := g.zr.Read(p)
+		if err == nil || (err == io.EOF && n > 0) {
+			return n, nil
+		}
+		if err != io.EOF {
+			return n, invalid(Gzip, err)
+		}
+		if err := g.nextMember(); err != nil {
+			return 0, err
+		}
+	}
+	return 0, io.EOF
+}
+
+// nextMember starts the next gzip member, or sets eof when only zero bytes
+// remain in the raw stream.
+func (g *gzipReader) nextMember() error {
+	header, err := g.br.Peek(len(gzipMagic))
+	if len(header) == 0 && errors.Is(err, io.EOF) {
+		g.eof = true
+		return nil
+	}
+	if bytes.Equal(header, gzipMagic) {
+		if err := g.zr.Reset(g.br); err != nil {
+			return invalid(Gzip, err)
+		}
+		g.zr.Multistream(false)
+		return nil
+	}
+	if err := drainZeros(g.br); err != nil {
+		return invalid(Gzip, err)
+	}
+	g.eof = true
+	return nil
+}
+
+var errTrailingData = errors.New("non-zero data after the last gzip member")
+
+func drainZeros(r io.Reader) error {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := r.Read(buf)
+		for _, b := range buf[:n] {
+			if b != 0 {
+				return errTrailingData
+			}
+		}
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+func (g *gzipReader) Close() error { return g.zr.Close() }

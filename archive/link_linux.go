@@ -1,0 +1,178 @@
+package archive
+
+import (
+	"archive/tar"
+	"fmt"
+	"io/fs"
+	"os"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/strata-containers/strata/errdefs"
+)
+
+// createHardlink links base in the directory parent to the entry that
+// hdr.Linkname names. The target's parent resolves like an entry name; its
+// last component is never followed, so a link to a symlink links the
+// symlink. In overlay mode a target that exists only in a lower layer is
+// first copied up, as link(2) cannot cross layers. The header's owner, mode
+// and times describe the shared inode and are not applied.
+func (a *applier) createHardlink(hdr *tar.Header, parent, base string) error {
+	target, err := cleanName(hdr.Linkname)
+	if err != nil {
+		return fmt.Errorf("hard link target %q: %w", hdr.Linkname, err)
+	}
+	if target == "" {
+		return fmt.Errorf("hard link to the root: %w", errdefs.ErrInvalidLayer)
+	}
+	tdir, tbase := splitName(target)
+	tparent, tparentNode, err := a.walk(tdir, false)
+	if err != nil {
+		return err
+	}
+	p := joinName(parent, base)
+	tp := joinName(tparent, tbase)
+	if !tparentNode.exists {
+		return fmt.Errorf("hard link target %q: %w", hdr.Linkname, errLinkTargetMissing)
+	}
+	tn, err := a.lookup(tparentNode, tp)
+	if err != nil {
+		return err
+	}
+	switch {
+	case !tn.exists:
+		return fmt.Errorf("hard link target %q: %w", hdr.Linkname, errLinkTargetMissing)
+	case tn.isDir():
+		return fmt.Errorf("hard link target %q is a directory: %w",
+			hdr.Linkname, errdefs.ErrInvalidLayer)
+	case tp == p:
+		return nil
+	}
+	if tn.layer != 0 {
+		if err := a.copyUp(tparent, tbase, tn); err != nil {
+			return err
+		}
+	}
+
+	tfd, err := a.openDir(tparent)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(tfd)
+	fd, err := a.openDir(parent)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	if err := a.touchDir(parent, fd); err != nil {
+		return err
+	}
+	if err := removeAt(fd, base, p); err != nil {
+		return err
+	}
+	if err := unix.Linkat(tfd, tbase, fd, base, 0); err != nil {
+		return &fs.PathError{Op: "linkat", Path: p, Err: err}
+	}
+	return nil
+}
+
+var errLinkTargetMissing = fmt.Errorf("not found: %w", errdefs.ErrInvalidLayer)
+
+// copyUp copies the non-directory base of the resolved directory parent
+// from the lower layer that holds it into root, keeping its content,
+// owner, mode, xattrs and times. The copy is lower content: it is not
+// marked as written, so a later whiteout in this layer still removes it.
+func (a *applier) copyUp(parent, base string, n node) error {
+	if _, _, err := a.walk(parent, true); err != nil {
+		return err
+	}
+	p := joinName(parent, base)
+	src := procPath(a.layers[n.layer]) + "/" + p
+	st, err := a.lstat(n.layer, p)
+	if err != nil {
+		return &fs.PathError{Op: "fstatat", Path: p, Err: err}
+	}
+	xattrs, err := listXattrs(src)
+	if err != nil {
+		return err
+	}
+
+	dirfd, err := a.openDir(parent)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(dirfd)
+	if err := a.touchDir(parent, dirfd); err != nil {
+		return err
+	}
+
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFREG:
+		return a.copyUpFile(dirfd, n.layer, p, base, &st, xattrs)
+	case unix.S_IFLNK:
+		target, err := a.readlink(n.layer, p)
+		if err != nil {
+			return err
+		}
+		if err := unix.Symlinkat(target, dirfd, base); err != nil {
+			return &fs.PathError{Op: "symlinkat", Path: p, Err: err}
+		}
+	default:
+		if err := unix.Mknodat(dirfd, base, st.Mode, int(st.Rdev)); err != nil {
+			return &fs.PathError{Op: "mknodat", Path: p, Err: err}
+		}
+	}
+	return copyMetadataAt(dirfd, p, base, &st, xattrs)
+}
+
+func (a *applier) copyUpFile(dirfd, layer int, p, base string, st *unix.Stat_t,
+	xattrs map[string][]byte) error {
+	sfd, err := unix.Openat(a.layers[layer], p, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return &fs.PathError{Op: "openat", Path: p, Err: err}
+	}
+	src := os.NewFile(uintptr(sfd), p)
+	defer src.Close()
+
+	flags := unix.O_CREAT | unix.O_EXCL | unix.O_WRONLY | unix.O_NOFOLLOW | unix.O_CLOEXEC
+	dfd, err := unix.Openat(dirfd, base, flags, 0o600)
+	if err != nil {
+		return &fs.PathError{Op: "openat", Path: p, Err: err}
+	}
+	dst := os.NewFile(uintptr(dfd), p)
+	defer dst.Close()
+
+	// ReadFrom uses copy_file_range between the two files.
+	if _, err := dst.ReadFrom(src); err != nil {
+		return fmt.Errorf("copy up %s: %w", p, err)
+	}
+	if err := copyOwnerAndXattrs(dfd, p, st, xattrs); err != nil {
+		return err
+	}
+	if err := unix.Fchmod(dfd, st.Mode&0o7777); err != nil {
+		return &fs.PathError{Op: "fchmod", Path: p, Err: err}
+	}
+	return setTimesFD(dfd, p, st.Atim, st.Mtim)
+}
+
+func copyMetadataAt(dirfd int, p, base string, st *unix.Stat_t, xattrs map[string][]byte) error {
+	if err := unix.Fchownat(dirfd, base, int(st.Uid), int(st.Gid), unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return &fs.PathError{Op: "fchownat", Path: p, Err: err}
+	}
+	target := procPath(dirfd) + "/" + base
+	for name, value := range xattrs {
+		if err := unix.Lsetxattr(target, name, value, 0); err != nil {
+			return &fs.PathError{Op: "setxattr " + name, Path: p, Err: err}
+		}
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFLNK {
+		if err := unix.Fchmodat(dirfd, base, st.Mode&0o7777, 0); err != nil {
+			return &fs.PathError{Op: "fchmodat", Path: p, Err: err}
+		}
+	}
+	ts := []unix.Timespec{st.Atim, st.Mtim}
+	if err := unix.UtimesNanoAt(dirfd, base, ts, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return &fs.PathError{Op: "utimensat", Path: p, Err: err}
+	}
+	return nil
+}

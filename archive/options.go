@@ -1,0 +1,90 @@
+package archive
+
+// Limits bounds what one layer may contain. Apply fails with
+// [errdefs.ErrLimit] as soon as an entry crosses one, before writing that
+// entry. A zero field keeps its default from [DefaultLimits].
+type Limits struct {
+	// MaxPathLength is the max length in bytes of an entry name or a hard
+	// link target.
+	MaxPathLength int
+	// MaxDepth is the max number of components in a cleaned entry name.
+	MaxDepth int
+	// MaxSymlinkTarget is the max length in bytes of a symlink target.
+	MaxSymlinkTarget int
+	// MaxEntries is the max number of tar entries, counting whiteouts.
+	MaxEntries int64
+	// MaxSize is the max number of uncompressed bytes in the layer stream,
+	// and also the max logical size of one file, which for a sparse file
+	// can exceed the bytes stored for it.
+	MaxSize int64
+}
+
+// DefaultLimits returns the limits Apply uses unless [WithLimits] changes
+// them. They are far above what real images contain: PATH_MAX for names and
+// link targets, 1024 path components, 4 Mi entries and 1 TiB of data.
+func DefaultLimits() Limits {
+	return Limits{
+		MaxPathLength:    4096,
+		MaxDepth:         1024,
+		MaxSymlinkTarget: 4095,
+		MaxEntries:       4 << 20,
+		MaxSize:          1 << 40,
+	}
+}
+
+func (l Limits) withDefaults() Limits {
+	d := DefaultLimits()
+	if l.MaxPathLength > 0 {
+		d.MaxPathLength = l.MaxPathLength
+	}
+	if l.MaxDepth > 0 {
+		d.MaxDepth = l.MaxDepth
+	}
+	if l.MaxSymlinkTarget > 0 {
+		d.MaxSymlinkTarget = l.MaxSymlinkTarget
+	}
+	if l.MaxEntries > 0 {
+		d.MaxEntries = l.MaxEntries
+	}
+	if l.MaxSize > 0 {
+		d.MaxSize = l.MaxSize
+	}
+	return d
+}
+
+// ApplyOpt configures [Apply].
+type ApplyOpt func(*applyConfig)
+
+type applyConfig struct {
+	lowers    []string
+	overlay   bool
+	mediaType string
+	limits    Limits
+}
+
+// WithOverlay makes Apply write into root as the upper directory of an
+// overlayfs snapshot whose lower directories are lowers, topmost first as
+// in overlayfs's lowerdir= option. Whiteouts become overlay whiteouts (char
+// device 0:0), opaque directories get the xattr trusted.overlay.opaque=y,
+// and lookups of parents, hard link targets and whiteout targets see the
+// merged view of root over lowers. Apply never writes into lowers.
+func WithOverlay(lowers []string) ApplyOpt {
+	return func(c *applyConfig) {
+		c.overlay = true
+		c.lowers = append([]string(nil), lowers...)
+	}
+}
+
+// WithMediaType passes the media type of the layer's descriptor. Apply
+// rejects encrypted and unknown media types with [errdefs.ErrUnsupported]
+// and accepts every OCI and Docker layer type. The compression is still
+// detected from the stream's magic bytes, whatever the media type declares.
+func WithMediaType(mediaType string) ApplyOpt {
+	return func(c *applyConfig) { c.mediaType = mediaType }
+}
+
+// WithLimits replaces the default [Limits]; zero fields keep their
+// defaults.
+func WithLimits(l Limits) ApplyOpt {
+	return func(c *applyConfig) { c.limits = l }
+}

@@ -1,0 +1,359 @@
+package archive
+
+import (
+	"fmt"
+	"io/fs"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// maxSymlinks is the number of symlinks one resolution may follow, as in
+// the kernel's path walk.
+const maxSymlinks = 40
+
+// node is an entry of the merged view: root alone in native mode, root over
+// the lowers in overlay mode.
+type node struct {
+	exists bool
+	mode   uint32
+	// layer is the index in applier.layers of the topmost layer holding the
+	// entry.
+	layer int
+	// dirLayers lists, for a directory, the layers whose copies of it
+	// merge, topmost first.
+	dirLayers []int
+}
+
+func (n node) isDir() bool     { return n.exists && n.mode&unix.S_IFMT == unix.S_IFDIR }
+func (n node) isSymlink() bool { return n.exists && n.mode&unix.S_IFMT == unix.S_IFLNK }
+
+func (a *applier) rootNode() node {
+	n := node{exists: true, mode: unix.S_IFDIR, dirLayers: make([]int, len(a.layers))}
+	for i := range a.layers {
+		n.dirLayers[i] = i
+	}
+	return n
+}
+
+func isWhiteout(st *unix.Stat_t) bool {
+	return st.Mode&unix.S_IFMT == unix.S_IFCHR && st.Rdev == 0
+}
+
+func procPath(fd int) string { return "/proc/self/fd/" + strconv.Itoa(fd) }
+
+// lstat stats p in one layer without following a final symlink. Callers
+// only pass paths whose parents are real directories in that layer.
+func (a *applier) lstat(layer int, p string) (unix.Stat_t, error) {
+	var st unix.Stat_t
+	err := unix.Fstatat(a.layers[layer], p, &st, unix.AT_SYMLINK_NOFOLLOW)
+	return st, err
+}
+
+// NOTE: xattr calls take a whole path, so in a lower directory nested
+// deeper than about 4000 bytes the opaque xattr reads as unset.
+func (a *applier) isOpaque(layer int, p string) bool {
+	buf := make([]byte, 4)
+	n, err := unix.Lgetxattr(procPath(a.layers[layer])+"/"+p, overlayOpaqueXattr, buf)
+	return err == nil && n == 1 && buf[0] == 'y'
+}
+
+// lookup finds p, a child of the directory parent, in the merged view. In
+// overlay mode it follows overlayfs's rules: the topmost layer holding p
+// wins, a whiteout hides p, and a directory merges with the directories at
+// p below it until an opaque one or a non-directory.
+func (a *applier) lookup(parent node, p string) (node, error) {
+	var n node
+	for _, layer := range parent.dirLayers {
+		st, err := a.lstat(layer, p)
+		if err == unix.ENOENT || err == unix.ENOTDIR {
+			continue
+		}
+		if err != nil {
+			return node{}, &fs.PathError{Op: "fstatat", Path: p, Err: err}
+		}
+
+		if !n.exists {
+			if a.cfg.overlay && isWhiteout(&st) {
+				return node{}, nil
+			}
+			n = node{exists: true, mode: st.Mode, layer: layer}
+			if !n.isDir() {
+				return n, nil
+			}
+			n.dirLayers = []int{layer}
+			if a.cfg.overlay && a.isOpaque(layer, p) {
+				return n, nil
+			}
+			continue
+		}
+
+		if st.Mode&unix.S_IFMT != unix.S_IFDIR {
+			break
+		}
+		n.dirLayers = append(n.dirLayers, layer)
+		if a.isOpaque(layer, p) {
+			break
+		}
+	}
+	return n, nil
+}
+
+// lowerHas reports whether the lowers, without root, show an entry at p, a
+// child of the directory parent.
+func (a *applier) lowerHas(parent node, p string) (bool, error) {
+	if !a.cfg.overlay {
+		return false, nil
+	}
+	lower := node{}
+	for _, layer := range parent.dirLayers {
+		if layer != 0 {
+			lower.dirLayers = append(lower.dirLayers, layer)
+		}
+	}
+	n, err := a.lookup(lower, p)
+	return n.exists, err
+}
+
+func (a *applier) readlink(layer int, p string) (string, error) {
+	buf := make([]byte, 256)
+	for {
+		n, err := unix.Readlinkat(a.layers[layer], p, buf)
+		if err != nil {
+			return "", &fs.PathError{Op: "readlinkat", Path: p, Err: err}
+		}
+		if n < len(buf) {
+			return string(buf[:n]), nil
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+}
+
+type frame struct {
+	path string
+	node node
+}
+
+// walk resolves the directory p in the merged view, component by
+// component, following symlinks as if root were "/": an absolute target
+// restarts at the root and ".." stops at the root. It returns the resolved
+// path, which contains no symlinks, and its node.
+//
+// With create, walk creates missing directories and, in overlay mode,
+// copies lower directories up, so that the result exists in root. A
+// non-directory component is then an error. Without create, a missing or
+// non-directory component gives a node whose exists is false.
+func (a *applier) walk(p string, create bool) (string, node, error) {
+	var stack []frame
+	cur, n := "", a.rootNode()
+	todo := strings.Split(p, "/")
+	links := 0
+	for len(todo) > 0 {
+		c := todo[0]
+		todo = todo[1:]
+		switch c {
+		case "", ".":
+			continue
+		case "..":
+			if len(stack) > 0 {
+				cur, n = stack[len(stack)-1].path, stack[len(stack)-1].node
+				stack = stack[:len(stack)-1]
+			}
+			continue
+		}
+
+		child := joinName(cur, c)
+		cn, err := a.lookup(n, child)
+		if err != nil {
+			return "", node{}, err
+		}
+		switch {
+		case cn.isSymlink():
+			links++
+			if links > maxSymlinks {
+				return "", node{}, &fs.PathError{Op: "resolve", Path: child, Err: unix.ELOOP}
+			}
+			target, err := a.readlink(cn.layer, child)
+			if err != nil {
+				return "", node{}, err
+			}
+			if strings.HasPrefix(target, "/") {
+				stack, cur, n = stack[:0], "", a.rootNode()
+			}
+			todo = append(strings.Split(target, "/"), todo...)
+			continue
+		case !cn.exists:
+			if !create {
+				return child, node{}, nil
+			}
+			if cn, err = a.mkdirImplied(n, cur, c); err != nil {
+				return "", node{}, err
+			}
+		case !cn.isDir():
+			if !create {
+				return child, node{}, nil
+			}
+			return "", node{}, &fs.PathError{Op: "resolve", Path: child, Err: unix.ENOTDIR}
+		case create && cn.layer != 0:
+			if cn, err = a.copyUpDir(cur, c, cn); err != nil {
+				return "", node{}, err
+			}
+		}
+		stack = append(stack, frame{cur, n})
+		cur, n = child, cn
+	}
+	return cur, n, nil
+}
+
+// pathChunk bounds the length of one path handed to openat2, below
+// PATH_MAX, so that deeper paths open in several steps.
+const pathChunk = 3072
+
+// openPath opens the in-root path p, which must contain no symlinks, with
+// RESOLVE_NO_SYMLINKS so that nothing outside root can ever be reached.
+func (a *applier) openPath(p string, flags int) (int, error) {
+	resolve := uint64(unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS)
+	dirfd, rest := a.root(), p
+	for len(rest) > pathChunk {
+		i := strings.LastIndexByte(rest[:pathChunk], '/')
+		if i <= 0 {
+			return -1, &fs.PathError{Op: "openat2", Path: p, Err: unix.ENAMETOOLONG}
+		}
+		fd, err := unix.Openat2(dirfd, rest[:i], &unix.OpenHow{
+			Flags:   unix.O_PATH | unix.O_DIRECTORY | unix.O_CLOEXEC,
+			Resolve: resolve,
+		})
+		if dirfd != a.root() {
+			unix.Close(dirfd)
+		}
+		if err != nil {
+			return -1, &fs.PathError{Op: "openat2", Path: p, Err: err}
+		}
+		dirfd, rest = fd, rest[i+1:]
+	}
+	if rest == "" {
+		rest = "."
+	}
+	fd, err := unix.Openat2(dirfd, rest, &unix.OpenHow{
+		Flags:   uint64(flags) | unix.O_CLOEXEC | unix.O_NOFOLLOW,
+		Resolve: resolve,
+	})
+	if dirfd != a.root() {
+		unix.Close(dirfd)
+	}
+	if err != nil {
+		return -1, &fs.PathError{Op: "openat2", Path: p, Err: err}
+	}
+	return fd, nil
+}
+
+func (a *applier) openDir(p string) (int, error) {
+	return a.openPath(p, unix.O_PATH|unix.O_DIRECTORY)
+}
+
+// mkdirImplied creates a directory that an entry needs as a parent but
+// that no entry listed: mode 0755, owned by the applier. A directory that
+// replaces a whiteout of this layer, or hides a lower entry, is opaque so
+// that no lower content shows through it.
+func (a *applier) mkdirImplied(parent node, dir, name string) (node, error) {
+	p := joinName(dir, name)
+	fd, err := a.openDir(dir)
+	if err != nil {
+		return node{}, err
+	}
+	defer unix.Close(fd)
+	if err := a.touchDir(dir, fd); err != nil {
+		return node{}, err
+	}
+	if err := removeAt(fd, name, p); err != nil {
+		return node{}, err
+	}
+	opaque, err := a.lowerHas(parent, p)
+	if err != nil {
+		return node{}, err
+	}
+
+	if err := unix.Mkdirat(fd, name, 0o700); err != nil {
+		return node{}, &fs.PathError{Op: "mkdirat", Path: p, Err: err}
+	}
+	if err := unix.Fchmodat(fd, name, 0o755, 0); err != nil {
+		return node{}, &fs.PathError{Op: "fchmodat", Path: p, Err: err}
+	}
+	if opaque {
+		if err := a.setOpaque(p); err != nil {
+			return node{}, err
+		}
+	}
+	return node{exists: true, mode: unix.S_IFDIR | 0o755, dirLayers: []int{0}}, nil
+}
+
+// copyUpDir creates in root a directory that exists only in a lower layer,
+// with the lower directory's owner, mode, times and xattrs, as overlayfs's
+// own copy-up does. The mode and times are set by finish.
+func (a *applier) copyUpDir(dir, name string, lower node) (node, error) {
+	p := joinName(dir, name)
+	src := procPath(a.layers[lower.layer]) + "/" + p
+	st, err := a.lstat(lower.layer, p)
+	if err != nil {
+		return node{}, &fs.PathError{Op: "fstatat", Path: p, Err: err}
+	}
+	xattrs, err := listXattrs(src)
+	if err != nil {
+		return node{}, err
+	}
+
+	pfd, err := a.openDir(dir)
+	if err != nil {
+		return node{}, err
+	}
+	defer unix.Close(pfd)
+	if err := a.touchDir(dir, pfd); err != nil {
+		return node{}, err
+	}
+	if err := unix.Mkdirat(pfd, name, 0o700); err != nil {
+		return node{}, &fs.PathError{Op: "mkdirat", Path: p, Err: err}
+	}
+	fd, err := unix.Openat(pfd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return node{}, &fs.PathError{Op: "openat", Path: p, Err: err}
+	}
+	defer unix.Close(fd)
+	if err := copyOwnerAndXattrs(fd, p, &st, xattrs); err != nil {
+		return node{}, err
+	}
+
+	var up unix.Stat_t
+	if err := unix.Fstat(fd, &up); err != nil {
+		return node{}, &fs.PathError{Op: "fstat", Path: p, Err: err}
+	}
+	a.pending[p] = &dirState{
+		ino: up.Ino, setMode: true, mode: st.Mode & 0o7777, atime: st.Atim, mtime: st.Mtim,
+	}
+	n := node{exists: true, mode: st.Mode, dirLayers: append([]int{0}, lower.dirLayers...)}
+	return n, nil
+}
+
+func copyOwnerAndXattrs(fd int, p string, st *unix.Stat_t, xattrs map[string][]byte) error {
+	if err := unix.Fchown(fd, int(st.Uid), int(st.Gid)); err != nil {
+		return &fs.PathError{Op: "fchown", Path: p, Err: err}
+	}
+	for name, value := range xattrs {
+		if err := unix.Fsetxattr(fd, name, value, 0); err != nil {
+			return &fs.PathError{Op: "fsetxattr " + name, Path: p, Err: err}
+		}
+	}
+	return nil
+}
+
+func (a *applier) setOpaque(p string) error {
+	fd, err := a.openPath(p, unix.O_RDONLY|unix.O_DIRECTORY)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	if err := unix.Fsetxattr(fd, overlayOpaqueXattr, []byte("y"), 0); err != nil {
+		return fmt.Errorf("set opaque xattr on %s: %w", p, err)
+	}
+	return nil
+}
