@@ -51,7 +51,9 @@ gofmt_clean() {
 }
 
 staticcheck_run() {
-  if ! "$TOOLS/staticcheck" -version 2>/dev/null | grep -q "(${STATICCHECK_VERSION#v})"; then
+  local version
+  version=$("$TOOLS/staticcheck" -version 2>/dev/null) || version=
+  if [[ $version != *"(${STATICCHECK_VERSION#v})"* ]]; then
     echo "install staticcheck $STATICCHECK_VERSION into $TOOLS"
     GOBIN=$TOOLS go install "honnef.co/go/tools/cmd/staticcheck@$STATICCHECK_VERSION" || return 1
   fi
@@ -83,7 +85,11 @@ check "go test" go test -timeout "$GO_TEST_TIMEOUT" "${packages[@]}"
 step "fuzz"
 fuzz() {
   local target=$1 pkg=$2 time=$3
-  if ! go test -list "^$target\$" "$pkg" | grep -qx "$target"; then
+  local listed
+  # Capture the list first: grep -q would close the pipe early, and under
+  # pipefail the killed go test would fail the check.
+  listed=$(go test -list "^$target\$" "$pkg") || listed=
+  if ! grep -qx "$target" <<<"$listed"; then
     echo "$pkg: fuzz target $target not found"
     failed+=("fuzz $target")
     return 0
