@@ -37,10 +37,14 @@
 # their tar headers with the current time. Layers 1 and 2 of debian change
 # when the Debian mirror serves newer packages.
 #
+# Benchmark stages, built only when named (bench/run names them): many-files
+# (node_modules from `npm ci` of bench/images/many-files, about 40,000 small
+# files; needs npm and the npm registry), big-file and big-file-text (one
+# layer with one 1 GiB file from bench/gendata, random or text; needs go).
+#
 # Room for more stages: a stage NAME needs a stage_NAME function (dashes
 # become underscores), an entry in STAGE_DEPS when it builds on another
-# stage, and an entry in ALL_STAGES. Benchmark images with many files or one
-# big file fit there.
+# stage, and an entry in ALL_STAGES unless it is built only when named.
 #
 # Needs root: mmdebstrap --mode=root, chroot, mknod and setcap all do. Runs
 # without a terminal (CI=true, no stdin). buildah and skopeo run in a private
@@ -247,7 +251,7 @@ debian_layer3() {
   rm -rf "$r/usr/share/doc"
   rm -rf "$r"/usr/share/man/*
   rm "$r/var/log/faillog" "$r/var/log/lastlog" "$r/etc/ssl/certs/ca-certificates.crt"
-  pem=$(find "$r/etc/ssl/certs" -name '*.pem' -type l | sort | head -n 1)
+  pem=$(find "$r/etc/ssl/certs" -name '*.pem' -type l | sort | sed -n 1p)
   rm "$pem"
 
   # Mode-only changes of lower-layer entries.
@@ -369,6 +373,55 @@ archive() {
   mv "$tmp/$name.oci.tar" "$IMAGES/$name.oci.tar"
   rmdir "$tmp"
 }
+
+# The benchmark stages below are built only when named, because they take
+# minutes and 2.5 GiB: bench/run names them.
+
+# stage_many_files packs node_modules from `npm ci` of a fixed lock file:
+# about 40,000 small files, the shape of a JavaScript application image.
+stage_many_files() {
+  local oci=$WORK/many-files/oci bundle=$WORK/many-files/bundle src
+  src=$(dirname "$SCRIPT")/../bench/images/many-files
+  if ! command -v npm >/dev/null 2>&1; then
+    log "install npm"
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends npm >&2
+  fi
+  new_image many-files
+  umoci unpack --image "$oci:latest" "$bundle"
+  mkdir -p "$bundle/rootfs/app"
+  cp "$src/package.json" "$src/package-lock.json" "$bundle/rootfs/app/"
+  # The cache outlives new_image, so a rebuild downloads nothing.
+  (cd "$bundle/rootfs/app" && env -u TMPDIR npm ci --cache "$WORK/npm-cache" \
+    --logs-dir "$WORK/npm-cache/_logs" --update-notifier=false --ignore-scripts \
+    --no-audit --no-fund --loglevel=warn >&2)
+  # npm's own copy of the lock file records install times.
+  rm -f "$bundle/rootfs/app/node_modules/.package-lock.json"
+  repack many-files "$bundle" "npm ci (bench/images/many-files/package-lock.json)"
+  set_config "$oci" /bin/sh
+  publish many-files "$oci"
+}
+
+# big_file NAME KIND: make NAME, one layer holding a 1 GiB file that
+# bench/gendata writes. gzip cannot shrink KIND random, and gzip -6 shrinks
+# KIND text about 2.5 times.
+big_file() {
+  local name=$1 kind=$2 oci=$WORK/$1/oci bundle=$WORK/$1/bundle repo
+  repo=$(dirname "$SCRIPT")/..
+  command -v go >/dev/null 2>&1 || die "stage $name needs go on PATH to build bench/gendata"
+  new_image "$name"
+  (cd "$repo" && go build -o "$WORK/$name/gendata" ./bench/gendata)
+  umoci unpack --image "$oci:latest" "$bundle"
+  mkdir -p "$bundle/rootfs/data"
+  "$WORK/$name/gendata" -kind "$kind" -size $((1 << 30)) >"$bundle/rootfs/data/$kind.bin"
+  repack "$name" "$bundle" "gendata -kind $kind -size 1073741824 (bench/gendata)"
+  set_config "$oci" /bin/sh
+  publish "$name" "$oci"
+  rm -rf "${WORK:?}/$name"
+}
+
+stage_big_file() { big_file big-file random; }
+stage_big_file_text() { big_file big-file-text text; }
 
 stage_archive_busybox() { archive busybox; }
 stage_archive_debian() { archive debian; }
