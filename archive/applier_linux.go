@@ -46,6 +46,13 @@ type applier struct {
 	paths   map[string]uint8
 	pending map[string]*dirState
 	buf     []byte
+	// entryTime is the mtime of the entry being applied, which the
+	// directories it implies get, so that their times do not depend on
+	// when the layer was applied.
+	entryTime unix.Timespec
+	// links indexes, per lower layer, the paths of inodes with more than
+	// one link, built when a hard link first needs a copy-up from it.
+	links map[int]map[uint64][]string
 }
 
 // copyBufferSize is the size of the buffer that file content is read into
@@ -68,6 +75,12 @@ func newApplier(ctx context.Context, root string, cfg applyConfig) (*applier, er
 		a.layers = append(a.layers, fd)
 	}
 	a.buf = make([]byte, copyBufferSize)
+	if cfg.overlay && len(cfg.lowers) > 0 {
+		if err := a.copyUpRoot(); err != nil {
+			a.close()
+			return nil, classifyFS(err)
+		}
+	}
 	return a, nil
 }
 
@@ -87,6 +100,7 @@ func (a *applier) applyEntry(hdr *tar.Header, r io.Reader) error {
 	if err := a.checkLimits(hdr); err != nil {
 		return err
 	}
+	_, a.entryTime = headerTimes(hdr)
 	name, err := cleanName(hdr.Name)
 	if err != nil {
 		return err

@@ -147,7 +147,23 @@ func classifyRead(op string, err error) error {
 	if classified(err) {
 		return fmt.Errorf("%s: %w", op, err)
 	}
+	if readerLimit(err) {
+		return &classError{
+			err:   fmt.Errorf("%s: over archive/tar's 1 MiB limit on headers: %w", op, err),
+			class: errdefs.ErrLimit,
+		}
+	}
 	return &classError{err: fmt.Errorf("%s: %w", op, err), class: errdefs.ErrInvalidLayer}
+}
+
+// readerLimit reports whether err is archive/tar rejecting an extended
+// header, long name or sparse map over its fixed 1 MiB limit.
+//
+// NOTE: archive/tar does not export its sparse map error, so that one is
+// matched by its text, which go1.26 spells as below.
+func readerLimit(err error) bool {
+	return errors.Is(err, tar.ErrFieldTooLong) ||
+		err.Error() == "archive/tar: sparse map too long"
 }
 
 func classified(err error) bool {

@@ -82,10 +82,11 @@ func (a *applier) checkDevice(hdr *tar.Header) error {
 		return fmt.Errorf("device number %d:%d out of range: %w",
 			hdr.Devmajor, hdr.Devminor, errdefs.ErrInvalidLayer)
 	}
-	// An upper directory cannot hold a char device 0:0 that is not a
-	// whiteout: overlayfs would hide the lower entry instead.
-	if a.cfg.overlay && hdr.Typeflag == tar.TypeChar && hdr.Devmajor == 0 && hdr.Devminor == 0 {
-		return fmt.Errorf("char device 0:0 in an overlay upper directory: %w",
+	// An overlay upper directory cannot hold a char device 0:0 that is not
+	// a whiteout: overlayfs would hide the lower entry instead. Native mode
+	// rejects it too, so that both snapshotters give the same result.
+	if hdr.Typeflag == tar.TypeChar && hdr.Devmajor == 0 && hdr.Devminor == 0 {
+		return fmt.Errorf("char device 0:0, which overlayfs reads as a whiteout: %w",
 			errdefs.ErrUnsupported)
 	}
 	return nil
@@ -347,7 +348,7 @@ func (a *applier) setXattrs(p string, hdr *tar.Header, set func(string, []byte) 
 // clearXattrs removes from fd the xattrs that hdr does not carry, except
 // those that skipXattr protects.
 func (a *applier) clearXattrs(fd int, p string, hdr *tar.Header) error {
-	names, err := listXattrNames(procPath(fd))
+	names, err := listXattrNamesFD(fd, p)
 	if err != nil {
 		return err
 	}
@@ -379,14 +380,38 @@ func listXattrNames(path string) ([]string, error) {
 		if err != nil {
 			return nil, &fs.PathError{Op: "listxattr", Path: path, Err: err}
 		}
-		var names []string
-		for name := range strings.SplitSeq(string(buf[:n]), "\x00") {
-			if name != "" {
-				names = append(names, name)
-			}
-		}
-		return names, nil
+		return splitXattrNames(buf[:n]), nil
 	}
+}
+
+// listXattrNamesFD lists the xattr names of the open file fd, whose path
+// p is only for errors.
+func listXattrNamesFD(fd int, p string) ([]string, error) {
+	buf := make([]byte, 1024)
+	for {
+		n, err := unix.Flistxattr(fd, buf)
+		if err == unix.ERANGE {
+			buf = make([]byte, 2*len(buf))
+			continue
+		}
+		if err == unix.ENOTSUP {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, &fs.PathError{Op: "flistxattr", Path: p, Err: err}
+		}
+		return splitXattrNames(buf[:n]), nil
+	}
+}
+
+func splitXattrNames(b []byte) []string {
+	var names []string
+	for name := range strings.SplitSeq(string(b), "\x00") {
+		if name != "" {
+			names = append(names, name)
+		}
+	}
+	return names
 }
 
 // listXattrs returns the xattrs of path, without following a final

@@ -1,76 +1,34 @@
 package archive
 
 import (
+	"bytes"
+	"context"
 	"fmt"
-	"strings"
 	"testing"
 
 	"github.com/strata-containers/strata/archive/tartest"
+	"github.com/strata-containers/strata/internal/layercases"
 )
 
-// fuzzLower is the layer under every fuzzed layer: directories, files and
-// symlinks that point inside, outside and nowhere.
-var fuzzLower = entries(
-	dir("a/"), file("a/f", "lower"), dir("a/b/"), file("a/b/g", "g"),
-	symlink("l", "a"), symlink("up", "../.."), symlink("abs", "/a/b"), symlink("dead", "nowhere"),
-	file("x", "x"),
-)
-
-var fuzzParts = []string{"a", "b", "f", "g", "l", "up", "abs", "dead", "x", "n", "..", "."}
-
-// fuzzEntries turns data into tar entries, three bytes an entry: the type,
-// then two path components picked from fuzzParts.
-func fuzzEntries(data []byte) []tartest.Entry {
-	var es []tartest.Entry
-	for i := 0; i+3 <= len(data) && len(es) < 32; i += 3 {
-		name := fuzzParts[int(data[i+1])%len(fuzzParts)] + "/" +
-			fuzzParts[int(data[i+2])%len(fuzzParts)]
-		if data[i+1]&0x80 != 0 {
-			name = fuzzParts[int(data[i+2])%len(fuzzParts)]
-		}
-		target := fuzzParts[int(data[i])%len(fuzzParts)]
-		switch data[i] % 8 {
-		case 0, 1:
-			es = append(es, file(name, fmt.Sprint(i)))
-		case 2:
-			es = append(es, dir(name))
-		case 3:
-			es = append(es, symlink(name, strings.Repeat("../", int(data[i])%3)+target))
-		case 4:
-			es = append(es, hardlink(name, target))
-		case 5:
-			es = append(es, whiteout(name))
-		case 6:
-			es = append(es, opaque(name))
-		case 7:
-			es = append(es, symlink(name, "/"+target))
-		}
-	}
-	return es
-}
-
-// FuzzApply applies a random layer over fuzzLower in both modes. Nothing may
-// change outside the root, both modes must agree on success, and on
-// success the merged overlay must equal the native tree.
+// FuzzApply applies a random set of layers, built by
+// layercases.FuzzLayers, in both modes. Nothing may change outside the
+// root, both modes must agree on success, and on success the merged
+// overlay must equal the native tree.
 func FuzzApply(f *testing.F) {
-	for _, seed := range [][]byte{
-		{0, 1, 2, 5, 0, 3},
-		{3, 0x84, 5, 0, 4, 2},
-		{7, 0x80, 0, 0, 4, 0, 6, 0x80, 0},
-		{4, 0x82, 0, 5, 0, 2, 0, 4, 5},
-		{5, 0x80, 4, 2, 0x80, 4, 0, 4, 1},
-		{6, 0x80, 10, 1, 5, 11, 3, 0x80, 9},
-	} {
+	for _, seed := range layercases.FuzzSeeds {
 		f.Add(seed)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		requireRoot(t)
 		s := newSandbox(t)
-		defer s.check(t)
-		ls := [][]byte{tartest.Tar(t, fuzzLower...), tartest.Tar(t, fuzzEntries(data)...)}
-		native, nerr := applyNative(t, s, ls)
-		uppers, oerr := applyOverlay(t, s, ls)
-		if (nerr == nil) != (oerr == nil) {
+		defer s.Check(t)
+		var ls [][]byte
+		for _, l := range layercases.FuzzLayers(data) {
+			ls = append(ls, tartest.Tar(t, l...))
+		}
+		native, nerr := applyNativeUntil(t, s, ls)
+		uppers, oerr := applyOverlayUntil(t, s, ls)
+		if (nerr == nil) != (oerr == nil) || nerr != nil && nerr.layer != oerr.layer {
 			t.Fatalf("modes disagree: native error %v, overlay error %v", nerr, oerr)
 		}
 		if nerr != nil {
@@ -78,4 +36,42 @@ func FuzzApply(f *testing.F) {
 		}
 		compareTrees(t, native, mountLayers(t, s, uppers))
 	})
+}
+
+// layerError is the error of the first layer of a set that failed.
+type layerError struct {
+	layer int
+	err   error
+}
+
+func (e *layerError) Error() string { return fmt.Sprintf("layer %d: %v", e.layer, e.err) }
+
+// applyNativeUntil applies the layers natively up to the first that fails
+// and returns that layer's error.
+func applyNativeUntil(t *testing.T, s *sandbox, layers [][]byte) (string, *layerError) {
+	t.Helper()
+	root := newRoot(t, s, "snap-native")
+	for i, layer := range layers {
+		if _, err := Apply(context.Background(), root, bytes.NewReader(layer)); err != nil {
+			return root, &layerError{i, err}
+		}
+	}
+	return root, nil
+}
+
+// applyOverlayUntil applies the layers in overlay mode up to the first
+// that fails and returns that layer's error.
+func applyOverlayUntil(t *testing.T, s *sandbox, layers [][]byte) ([]string, *layerError) {
+	t.Helper()
+	var uppers []string
+	for i, layer := range layers {
+		upper := newRoot(t, s, fmt.Sprintf("snap-upper%d", i))
+		_, err := Apply(context.Background(), upper, bytes.NewReader(layer),
+			WithOverlay(reversed(uppers)))
+		uppers = append(uppers, upper)
+		if err != nil {
+			return uppers, &layerError{i, err}
+		}
+	}
+	return uppers, nil
 }

@@ -5,13 +5,13 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/strata-containers/strata/archive/tartest"
+	"github.com/strata-containers/strata/internal/layercases"
 )
 
 func requireRoot(t *testing.T) {
@@ -21,97 +21,32 @@ func requireRoot(t *testing.T) {
 	}
 }
 
-// sandbox is a test directory holding the snapshot dirs next to host
-// sentinels that no layer may change: victim/hello, root-evil/secret (a
-// sibling whose name shares root's prefix) and the empty dir hostdir.
-type sandbox struct {
-	dir    string
-	before map[string]treeEntry
-}
+type sandbox = layercases.Sandbox
 
-func newSandbox(t *testing.T) *sandbox {
-	t.Helper()
-	s := &sandbox{dir: t.TempDir()}
-	for _, d := range []string{"victim", "root-evil", "hostdir"} {
-		if err := os.Mkdir(filepath.Join(s.dir, d), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	writeFile(t, filepath.Join(s.dir, "victim/hello"), "SECRET", 0o640)
-	writeFile(t, filepath.Join(s.dir, "root-evil/secret"), "EVIL", 0o644)
-	writeFile(t, filepath.Join(s.dir, "perm400"), "host", 0o400)
-	s.before = s.hostTree(t)
-	return s
-}
+var newSandbox = layercases.NewSandbox
 
-func writeFile(t *testing.T, p, content string, mode os.FileMode) {
+// newRoot creates a snapshot root directory in the sandbox. Every root
+// starts with the same mode and times, as a snapshotter's base snapshot
+// would, so that trees compare equal.
+func newRoot(t *testing.T, s *sandbox, name string) string {
 	t.Helper()
-	if err := os.WriteFile(p, []byte(content), mode); err != nil {
+	root := s.Path(name)
+	if err := os.Mkdir(root, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Chmod(p, mode); err != nil {
+	ts := []unix.Timespec{unix.NsecToTimespec(tartest.DefaultModTime.UnixNano()),
+		unix.NsecToTimespec(tartest.DefaultModTime.UnixNano())}
+	if err := unix.UtimesNano(root, ts); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// hostTree records the sentinels, with their link counts, and the names at
-// the top of the sandbox.
-func (s *sandbox) hostTree(t *testing.T) map[string]treeEntry {
-	t.Helper()
-	tree := map[string]treeEntry{}
-	for _, d := range []string{"victim", "root-evil", "hostdir"} {
-		for p, e := range readTree(t, filepath.Join(s.dir, d)) {
-			tree[d+"/"+p] = e
-		}
-	}
-	for _, p := range []string{"victim/hello", "root-evil/secret", "perm400"} {
-		var st unix.Stat_t
-		if err := unix.Lstat(filepath.Join(s.dir, p), &st); err != nil {
-			t.Fatal(err)
-		}
-		e := statEntry(t, filepath.Join(s.dir, p))
-		e.Size = int64(st.Nlink)
-		tree[p+"#nlink"] = e
-	}
-	names, err := os.ReadDir(s.dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, n := range names {
-		tree["top/"+n.Name()] = treeEntry{}
-	}
-	return tree
-}
-
-func (s *sandbox) check(t *testing.T) {
-	t.Helper()
-	after := s.hostTree(t)
-	for k := range after {
-		if _, ok := s.before[k]; !ok && strings.HasPrefix(k, "top/") &&
-			!strings.HasPrefix(k, "top/snap") {
-			t.Errorf("new host path %s outside the root", strings.TrimPrefix(k, "top/"))
-		}
-	}
-	for k, want := range s.before {
-		got, ok := after[k]
-		if !ok {
-			t.Errorf("host path %s removed", k)
-			continue
-		}
-		if fmt.Sprint(want) != fmt.Sprint(got) {
-			t.Errorf("host path %s changed: was %+v, now %+v", k, want, got)
-		}
-	}
+	return root
 }
 
 // applyNative applies the layers in order into one plain directory and
 // returns it with the error of the last layer. Earlier layers must apply.
 func applyNative(t *testing.T, s *sandbox, layers [][]byte) (string, error) {
 	t.Helper()
-	root := filepath.Join(s.dir, "snap-native")
-	if err := os.Mkdir(root, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	root := newRoot(t, s, "snap-native")
 	for i, layer := range layers {
 		_, err := Apply(context.Background(), root, bytes.NewReader(layer))
 		if i == len(layers)-1 {
@@ -124,23 +59,17 @@ func applyNative(t *testing.T, s *sandbox, layers [][]byte) (string, error) {
 	return root, nil
 }
 
-// overlaySnapshots applies layer i into its own upper directory over the
+// applyOverlay applies layer i into its own upper directory over the
 // uppers of layers 0..i-1, as an overlay snapshotter does, and returns the
 // uppers with the error of the last layer.
 func applyOverlay(t *testing.T, s *sandbox, layers [][]byte) ([]string, error) {
 	t.Helper()
 	var uppers []string
 	for i, layer := range layers {
-		upper := filepath.Join(s.dir, fmt.Sprintf("snap-upper%d", i))
-		if err := os.Mkdir(upper, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		var lowers []string
-		for j := len(uppers) - 1; j >= 0; j-- {
-			lowers = append(lowers, uppers[j])
-		}
+		upper := newRoot(t, s, fmt.Sprintf("snap-upper%d", i))
+		_, err := Apply(context.Background(), upper, bytes.NewReader(layer),
+			WithOverlay(reversed(uppers)))
 		uppers = append(uppers, upper)
-		_, err := Apply(context.Background(), upper, bytes.NewReader(layer), WithOverlay(lowers))
 		if i == len(layers)-1 {
 			return uppers, err
 		}
@@ -151,22 +80,29 @@ func applyOverlay(t *testing.T, s *sandbox, layers [][]byte) ([]string, error) {
 	return uppers, nil
 }
 
-// mountLayers mounts the uppers read-only as the lower layers of an
-// overlayfs and returns the merged directory, unmounted at cleanup.
-func mountLayers(t *testing.T, s *sandbox, uppers []string) string {
-	t.Helper()
-	empty := filepath.Join(s.dir, "snap-empty")
-	merged := filepath.Join(s.dir, "snap-merged")
-	for _, d := range []string{empty, merged} {
-		if err := os.Mkdir(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
+// reversed returns the uppers topmost first, the order of lowerdir=.
+func reversed(uppers []string) []string {
 	lowers := []string{}
 	for j := len(uppers) - 1; j >= 0; j-- {
 		lowers = append(lowers, uppers[j])
 	}
-	lowers = append(lowers, empty)
+	return lowers
+}
+
+// mountLayers mounts the uppers read-only as the lower layers of an
+// overlayfs and returns the merged directory, unmounted at cleanup.
+func mountLayers(t *testing.T, s *sandbox, uppers []string) string {
+	t.Helper()
+	merged := s.Path("snap-merged")
+	if err := os.Mkdir(merged, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	lowers := reversed(uppers)
+	if len(lowers) == 1 {
+		// overlayfs needs two lower layers when it has no upper.
+		empty := newRoot(t, s, "snap-empty")
+		lowers = append(lowers, empty)
+	}
 	opts := "lowerdir=" + strings.Join(lowers, ":")
 	if err := unix.Mount("overlay", merged, "overlay", unix.MS_RDONLY, opts); err != nil {
 		t.Fatalf("mount overlay %s: %v", opts, err)
@@ -179,11 +115,23 @@ func mountLayers(t *testing.T, s *sandbox, uppers []string) string {
 	return merged
 }
 
-func tarLayers(t *testing.T, layers [][]tartest.Entry) [][]byte {
+func tarLayers(t *testing.T, s *sandbox, tc layercases.Case) [][]byte {
 	t.Helper()
-	out := make([][]byte, len(layers))
-	for i, l := range layers {
+	ls := tc.Layers(t, s)
+	out := make([][]byte, len(ls))
+	for i, l := range ls {
 		out[i] = tartest.Tar(t, l...)
 	}
 	return out
+}
+
+// wantErrorNames checks that err quotes the entry name p.
+func wantErrorNames(t *testing.T, mode string, err error, p string) {
+	t.Helper()
+	if p == "" || err == nil {
+		return
+	}
+	if q := fmt.Sprintf("%q", p); !strings.Contains(err.Error(), q) {
+		t.Errorf("%s apply: error %q does not name the entry %s", mode, err, q)
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"strings"
 
 	"golang.org/x/sys/unix"
 
@@ -50,6 +51,9 @@ func (a *applier) createHardlink(hdr *tar.Header, parent, base string) error {
 	}
 	if tn.layer != 0 {
 		if err := a.copyUp(tparent, tbase, tn); err != nil {
+			return err
+		}
+		if err := a.copyUpLinks(tn.layer, tp); err != nil {
 			return err
 		}
 	}
@@ -173,6 +177,140 @@ func copyMetadataAt(dirfd int, p, base string, st *unix.Stat_t, xattrs map[strin
 	ts := []unix.Timespec{st.Atim, st.Mtim}
 	if err := unix.UtimesNanoAt(dirfd, base, ts, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 		return &fs.PathError{Op: "utimensat", Path: p, Err: err}
+	}
+	return nil
+}
+
+// copyUpLinks links to the copy-up of tp every other name that the merged
+// view shows for the same inode of the lower layer, so that names which
+// shared an inode below still share one, as they do in a native snapshot.
+// Names that a higher layer or this one hides or replaces are left alone.
+func (a *applier) copyUpLinks(layer int, tp string) error {
+	st, err := a.lstat(layer, tp)
+	if err != nil {
+		return &fs.PathError{Op: "fstatat", Path: tp, Err: err}
+	}
+	if st.Nlink < 2 {
+		return nil
+	}
+	index, err := a.linkIndex(layer)
+	if err != nil {
+		return err
+	}
+	for _, q := range index[st.Ino] {
+		if q == tp {
+			continue
+		}
+		n, err := a.lookupNoFollow(q)
+		if err != nil {
+			return err
+		}
+		if !n.exists || n.layer != layer {
+			continue
+		}
+		if err := a.linkCopy(tp, q); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// linkCopy hard-links q in root to tp, which is already in root, creating
+// q's parents as copies of the lower directories.
+func (a *applier) linkCopy(tp, q string) error {
+	tdir, tbase := splitName(tp)
+	qdir, qbase := splitName(q)
+	if _, _, err := a.walk(qdir, true); err != nil {
+		return err
+	}
+	tfd, err := a.openDir(tdir)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(tfd)
+	qfd, err := a.openDir(qdir)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(qfd)
+	if err := a.touchDir(qdir, qfd); err != nil {
+		return err
+	}
+	if err := unix.Linkat(tfd, tbase, qfd, qbase, 0); err != nil {
+		return &fs.PathError{Op: "linkat", Path: q, Err: err}
+	}
+	return nil
+}
+
+// lookupNoFollow finds p in the merged view without following symlinks:
+// a component that is not a directory makes p missing.
+func (a *applier) lookupNoFollow(p string) (node, error) {
+	n, cur := a.rootNode(), ""
+	for c := range strings.SplitSeq(p, "/") {
+		if !n.isDir() {
+			return node{}, nil
+		}
+		cur = joinName(cur, c)
+		var err error
+		if n, err = a.lookup(n, cur); err != nil {
+			return node{}, err
+		}
+	}
+	return n, nil
+}
+
+// linkIndex returns the paths, by inode, of the non-directories with more
+// than one link in a lower layer, reading the layer once per Apply.
+func (a *applier) linkIndex(layer int) (map[uint64][]string, error) {
+	if index, ok := a.links[layer]; ok {
+		return index, nil
+	}
+	index := map[uint64][]string{}
+	fd, err := unix.Openat(a.layers[layer], ".", openDirFlags, 0)
+	if err != nil {
+		return nil, &fs.PathError{Op: "openat", Path: a.cfg.lowers[layer-1], Err: err}
+	}
+	if err := indexLinks(fd, "", index); err != nil {
+		return nil, err
+	}
+	if a.links == nil {
+		a.links = map[int]map[uint64][]string{}
+	}
+	a.links[layer] = index
+	return index, nil
+}
+
+const openDirFlags = unix.O_RDONLY | unix.O_DIRECTORY | unix.O_NOFOLLOW | unix.O_CLOEXEC
+
+// indexLinks adds to index the multi-link files below the directory fd,
+// whose path is p, and closes fd. It opens each directory relative to its
+// parent, so depth is not limited by PATH_MAX.
+func indexLinks(fd int, p string, index map[uint64][]string) error {
+	f := os.NewFile(uintptr(fd), p)
+	defer f.Close()
+	names, err := f.Readdirnames(-1)
+	if err != nil {
+		return &fs.PathError{Op: "readdir", Path: p, Err: err}
+	}
+	for _, name := range names {
+		q := joinName(p, name)
+		var st unix.Stat_t
+		if err := unix.Fstatat(fd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			return &fs.PathError{Op: "fstatat", Path: q, Err: err}
+		}
+		if st.Mode&unix.S_IFMT != unix.S_IFDIR {
+			if st.Nlink > 1 {
+				index[st.Ino] = append(index[st.Ino], q)
+			}
+			continue
+		}
+		child, err := unix.Openat(fd, name, openDirFlags, 0)
+		if err != nil {
+			return &fs.PathError{Op: "openat", Path: q, Err: err}
+		}
+		if err := indexLinks(child, q, index); err != nil {
+			return err
+		}
 	}
 	return nil
 }

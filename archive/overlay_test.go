@@ -3,15 +3,13 @@ package archive
 import (
 	"bytes"
 	"context"
-	"errors"
 	"path/filepath"
 	"testing"
 
-	"github.com/google/go-cmp/cmp"
 	"golang.org/x/sys/unix"
 
 	"github.com/strata-containers/strata/archive/tartest"
-	"github.com/strata-containers/strata/errdefs"
+	"github.com/strata-containers/strata/internal/fstree"
 )
 
 func wantWhiteout(t *testing.T, upper, p string) {
@@ -39,9 +37,9 @@ func applyUppers(t *testing.T, s *sandbox, ls ...[]tartest.Entry) []string {
 	t.Helper()
 	var uppers []string
 	for i := range ls {
-		var before []map[string]treeEntry
+		var before [][]fstree.Entry
 		for _, u := range uppers {
-			before = append(before, readTree(t, u))
+			before = append(before, walkTree(t, u, fstree.WithOverlayXattrs()))
 		}
 		var err error
 		uppers, err = applyOverlaySeq(t, s, uppers, tartest.Tar(t, ls[i]...))
@@ -49,9 +47,7 @@ func applyUppers(t *testing.T, s *sandbox, ls ...[]tartest.Entry) []string {
 			t.Fatalf("apply layer %d: %v", i, err)
 		}
 		for j, u := range uppers[:len(uppers)-1] {
-			if diff := cmp.Diff(before[j], readTree(t, u)); diff != "" {
-				t.Errorf("layer %d changed lower %d (-before +after):\n%s", i, j, diff)
-			}
+			compareUpper(t, i, j, before[j], u)
 		}
 	}
 	return uppers
@@ -59,15 +55,9 @@ func applyUppers(t *testing.T, s *sandbox, ls ...[]tartest.Entry) []string {
 
 func applyOverlaySeq(t *testing.T, s *sandbox, uppers []string, layer []byte) ([]string, error) {
 	t.Helper()
-	upper := filepath.Join(s.dir, "snap-u"+string(rune('a'+len(uppers))))
-	if err := unix.Mkdir(upper, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	var lowers []string
-	for j := len(uppers) - 1; j >= 0; j-- {
-		lowers = append(lowers, uppers[j])
-	}
-	_, err := Apply(context.Background(), upper, bytes.NewReader(layer), WithOverlay(lowers))
+	upper := newRoot(t, s, "snap-u"+string(rune('a'+len(uppers))))
+	_, err := Apply(context.Background(), upper, bytes.NewReader(layer),
+		WithOverlay(reversed(uppers)))
 	return append(uppers, upper), err
 }
 
@@ -150,24 +140,4 @@ func TestOverlayUpper(t *testing.T) {
 		wantXattr(t, u[1], "bin/busybox", "user.tag", "1")
 		wantSameInode(t, u[0], "bin/busybox", "bin/busybox", 1)
 	})
-}
-
-func TestApplyRealZeroDevice(t *testing.T) {
-	requireRoot(t)
-	layer := tartest.Tar(t, tartest.Char("realdev0", 0, 0, mode(0o600)))
-
-	s := newSandbox(t)
-	root, err := applyNative(t, s, [][]byte{layer})
-	if err != nil {
-		t.Fatalf("native apply: %v", err)
-	}
-	st, _ := lstat(t, root, "realdev0")
-	if st.Mode&unix.S_IFMT != unix.S_IFCHR || st.Rdev != 0 {
-		t.Errorf("realdev0: mode %o rdev %d, want char device 0:0", st.Mode, st.Rdev)
-	}
-
-	_, err = applyOverlay(t, s, [][]byte{layer})
-	if !errors.Is(err, errdefs.ErrUnsupported) {
-		t.Errorf("overlay apply: error %v, want %v", err, errdefs.ErrUnsupported)
-	}
 }

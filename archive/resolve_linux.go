@@ -1,6 +1,7 @@
 package archive
 
 import (
+	"archive/tar"
 	"fmt"
 	"io/fs"
 	"strconv"
@@ -253,7 +254,8 @@ func (a *applier) openDir(p string) (int, error) {
 }
 
 // mkdirImplied creates a directory that an entry needs as a parent but
-// that no entry listed: mode 0755, owned by the applier. A directory that
+// that no entry listed: mode 0755, owned by the applier, with the mtime of
+// the entry that needs it. A directory that
 // replaces a whiteout of this layer, or hides a lower entry, is opaque so
 // that no lower content shows through it.
 func (a *applier) mkdirImplied(parent node, dir, name string) (node, error) {
@@ -280,6 +282,11 @@ func (a *applier) mkdirImplied(parent node, dir, name string) (node, error) {
 	if err := unix.Fchmodat(fd, name, 0o755, 0); err != nil {
 		return node{}, &fs.PathError{Op: "fchmodat", Path: p, Err: err}
 	}
+	var st unix.Stat_t
+	if err := unix.Fstatat(fd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return node{}, &fs.PathError{Op: "fstatat", Path: p, Err: err}
+	}
+	a.pending[p] = &dirState{ino: st.Ino, atime: a.entryTime, mtime: a.entryTime}
 	if opaque {
 		if err := a.setOpaque(p); err != nil {
 			return node{}, err
@@ -332,6 +339,37 @@ func (a *applier) copyUpDir(dir, name string, lower node) (node, error) {
 	}
 	n := node{exists: true, mode: st.Mode, dirLayers: append([]int{0}, lower.dirLayers...)}
 	return n, nil
+}
+
+// copyUpRoot gives root the owner, mode, times and xattrs of the topmost
+// lower root. overlayfs shows the upper root's attributes for the merged
+// root, so without this a layer without a "./" entry would reset them.
+func (a *applier) copyUpRoot() error {
+	var st unix.Stat_t
+	if err := unix.Fstat(a.layers[1], &st); err != nil {
+		return &fs.PathError{Op: "fstat", Path: a.cfg.lowers[0], Err: err}
+	}
+	// The trailing slash makes the xattr calls follow the /proc link to
+	// the directory.
+	xattrs, err := listXattrs(procPath(a.layers[1]) + "/")
+	if err != nil {
+		return err
+	}
+	fd, err := a.openPath("", unix.O_RDONLY|unix.O_DIRECTORY)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	if err := a.clearXattrs(fd, "", &tar.Header{}); err != nil {
+		return err
+	}
+	if err := copyOwnerAndXattrs(fd, "", &st, xattrs); err != nil {
+		return err
+	}
+	if err := unix.Fchmod(fd, st.Mode&0o7777); err != nil {
+		return &fs.PathError{Op: "fchmod", Path: "", Err: err}
+	}
+	return setTimesFD(fd, "", st.Atim, st.Mtim)
 }
 
 func copyOwnerAndXattrs(fd int, p string, st *unix.Stat_t, xattrs map[string][]byte) error {

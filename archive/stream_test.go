@@ -12,10 +12,12 @@ import (
 	"testing"
 
 	"github.com/opencontainers/go-digest"
+	"golang.org/x/sys/unix"
 
 	"github.com/strata-containers/strata/archive/compression"
 	"github.com/strata-containers/strata/archive/tartest"
 	"github.com/strata-containers/strata/errdefs"
+	"github.com/strata-containers/strata/internal/layercases"
 )
 
 func applyBytes(t *testing.T, b []byte, opts ...ApplyOpt) (string, Result, error) {
@@ -236,5 +238,127 @@ func TestApplyDeepPath(t *testing.T) {
 	_, _, err = applyBytes(t, tartest.Tar(t, file(strings.Repeat("d/", 2100)+"f", "")))
 	if !errors.Is(err, errdefs.ErrLimit) {
 		t.Errorf("2100 components: error %v, want %v", err, errdefs.ErrLimit)
+	}
+}
+
+// TestApplyEndOfArchive checks the ends of a tar that archive/tar reads as
+// clean and those it rejects.
+func TestApplyEndOfArchive(t *testing.T) {
+	requireRoot(t)
+	plain := tartest.Tar(t, file("f", "x"))
+	oneZeroBlock := plain[:1536]
+	if _, res, err := applyBytes(t, oneZeroBlock); err != nil {
+		t.Errorf("one zero block: %v", err)
+	} else if want := sha256Digest(oneZeroBlock); res.DiffID != want {
+		t.Errorf("one zero block: diff ID %s, want %s", res.DiffID, want)
+	}
+	noZeroBlock := plain[:1024]
+	if _, res, err := applyBytes(t, noZeroBlock); err != nil {
+		t.Errorf("no end-of-archive marker: %v", err)
+	} else if want := sha256Digest(noZeroBlock); res.DiffID != want {
+		t.Errorf("no end-of-archive marker: diff ID %s, want %s", res.DiffID, want)
+	}
+}
+
+// TestApplyResourceLimits feeds layers built to exhaust disk, memory or
+// link counts, and checks that each fails with its class while streaming.
+func TestApplyResourceLimits(t *testing.T) {
+	requireRoot(t)
+	// Each file is under the size limit, so only the count of streamed
+	// bytes stops the layer.
+	var zeroFiles []tartest.Entry
+	for i := range 16 {
+		zeroFiles = append(zeroFiles, file(fmt.Sprintf("zero%d", i), string(make([]byte, 512<<10))))
+	}
+	zeros := tartest.Tar(t, zeroFiles...)
+	huge := tartest.Tar(t, file("huge", "0123456789"))
+	// The header claims 2^40 bytes: the size field is rewritten in place,
+	// which only the checksum notices, so fix that too.
+	huge = bytes.Clone(huge)
+	copy(huge[124:136], fmt.Sprintf("%011o\x00", int64(1)<<40)[:12])
+	copy(huge[148:156], "        ")
+	sum := 0
+	for _, c := range huge[:512] {
+		sum += int(c)
+	}
+	copy(huge[148:156], fmt.Sprintf("%06o\x00 ", sum))
+	var empties []tartest.Entry
+	for i := range 1001 {
+		empties = append(empties, file(fmt.Sprintf("d/%d", i), ""))
+	}
+	// Go's tar writer refuses records this large, so they are written raw.
+	bigRecord := layercases.RawPAX("f", []string{"comment=" + strings.Repeat("c", 2<<20)}, 0, nil)
+	var xattrs []string
+	for i := range 100000 {
+		xattrs = append(xattrs, fmt.Sprintf("SCHILY.xattr.user.%d=v", i))
+	}
+	manyXattrs := layercases.RawPAX("f", xattrs, 0, nil)
+
+	for _, tc := range []struct {
+		name   string
+		blob   []byte
+		limits Limits
+		want   error
+		limit  string
+	}{
+		{"zstd bomb", tartest.Zstd(t, zeros), Limits{MaxSize: 1 << 20}, errdefs.ErrLimit,
+			"uncompressed size"},
+		{"gzip bomb", tartest.Gzip(t, zeros), Limits{MaxSize: 1 << 20}, errdefs.ErrLimit,
+			"uncompressed size"},
+		{"size claim without data", huge, Limits{}, errdefs.ErrInvalidLayer, ""},
+		{"many empty files", tartest.Tar(t, empties...), Limits{MaxEntries: 1000},
+			errdefs.ErrLimit, "entry count"},
+		{"2 MiB PAX record", bigRecord, Limits{}, errdefs.ErrLimit, "1 MiB limit"},
+		{"100000 xattrs", manyXattrs, Limits{}, errdefs.ErrLimit, "1 MiB limit"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			root, _, err := applyBytes(t, tc.blob, WithLimits(tc.limits))
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("error %v, want %v", err, tc.want)
+			}
+			if !strings.Contains(err.Error(), tc.limit) {
+				t.Errorf("error %q does not name the limit %q", err, tc.limit)
+			}
+			entries, rerr := os.ReadDir(root)
+			if rerr != nil {
+				t.Fatal(rerr)
+			}
+			for _, e := range entries {
+				if info, _ := e.Info(); info != nil && info.Size() > 1<<20 {
+					t.Errorf("%s: %d bytes written past the limit", e.Name(), info.Size())
+				}
+			}
+		})
+	}
+}
+
+// TestApplyTooManyLinks makes 70,000 hard links to one file, more than
+// ext4's 65,000. Where the file system has such a cap, the layer fails
+// with ErrInvalidLayer naming the entry; elsewhere it applies.
+func TestApplyTooManyLinks(t *testing.T) {
+	requireRoot(t)
+	if testing.Short() {
+		t.Skip("builds a 36 MB layer")
+	}
+	es := []tartest.Entry{file("target", "t")}
+	for i := range 70000 {
+		es = append(es, hardlink(fmt.Sprintf("l%d", i), "target"))
+	}
+	root, _, err := applyBytes(t, tartest.Tar(t, es...))
+	var st unix.Statfs_t
+	if serr := unix.Statfs(root, &st); serr != nil {
+		t.Fatal(serr)
+	}
+	if st.Type != unix.EXT4_SUPER_MAGIC {
+		if err != nil {
+			t.Errorf("apply on a file system without a link cap: %v", err)
+		}
+		return
+	}
+	if !errors.Is(err, errdefs.ErrInvalidLayer) || !errors.Is(err, unix.EMLINK) {
+		t.Fatalf("error %v, want %v with EMLINK", err, errdefs.ErrInvalidLayer)
+	}
+	if !strings.Contains(err.Error(), `apply entry "l64999"`) {
+		t.Errorf("error %q does not name the entry that crossed the cap", err)
 	}
 }
