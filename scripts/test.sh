@@ -97,6 +97,7 @@ fuzz() {
   check "fuzz $target" go test -run '^$' -fuzz "^$target\$" -fuzztime "$time" "$pkg"
 }
 fuzz FuzzApply ./archive 60s
+fuzz FuzzApplyLayers ./internal/layercases 60s
 
 if [ ${#failed[@]} -gt 0 ]; then
   printf '\nFAILED: %s\n' "${failed[*]}"

@@ -11,7 +11,9 @@
 //	locks/                      one flock file per chain ID being extracted
 //
 // Several processes may open the same root at once: no file is held open
-// between operations, and each chain is extracted under its own lock.
+// between operations, and each chain is extracted under its own lock. Open
+// removes what crashed processes left (see [Store.Recover]); docs/store.md
+// describes the locking protocol and the crash cases in full.
 package store
 
 import (
@@ -21,11 +23,14 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/strata-containers/strata/content"
 	"github.com/strata-containers/strata/content/local"
 	"github.com/strata-containers/strata/errdefs"
 	"github.com/strata-containers/strata/image"
+	"github.com/strata-containers/strata/log"
+	"github.com/strata-containers/strata/remote"
 	"github.com/strata-containers/strata/snapshot"
 	"github.com/strata-containers/strata/snapshot/native"
 	"github.com/strata-containers/strata/snapshot/overlay"
@@ -38,6 +43,10 @@ const (
 	Native    = "native"
 )
 
+// ResumeWindow is how long recovery keeps an idle partial registry
+// download, so that the next pull of the blob resumes it.
+const ResumeWindow = 24 * time.Hour
+
 // DefaultSnapshotter is the snapshotter a store unpacks into unless
 // [WithSnapshotter] picks another.
 const DefaultSnapshotter = Overlayfs
@@ -49,9 +58,11 @@ var Snapshotters = []string{Overlayfs, Native}
 type Store struct {
 	root        string
 	snapshotter string
+	cfg         config
 	content     content.Store
+	local       *local.Store
 	images      *image.Store
-	locker      unpack.Locker
+	locker      unpack.TryLocker
 
 	mu           sync.Mutex
 	snapshotters map[string]snapshot.Snapshotter
@@ -62,6 +73,8 @@ type Opt func(*config)
 
 type config struct {
 	snapshotter string
+	sync        bool
+	recover     bool
 }
 
 // WithSnapshotter selects the snapshotter that Unpack and Mount use.
@@ -69,9 +82,26 @@ func WithSnapshotter(name string) Opt {
 	return func(c *config) { c.snapshotter = name }
 }
 
+// WithSync sets whether each committed snapshot's data is flushed to disk
+// with syncfs(2) before its commit record is written. It is on by default.
+// Turning it off makes unpacking faster on slow disks, at the price that a
+// power loss can leave committed snapshots with truncated or empty files;
+// 'strata check' finds those and --repair makes the next unpack extract
+// them again.
+func WithSync(sync bool) Opt {
+	return func(c *config) { c.sync = sync }
+}
+
+// WithoutRecovery makes Open leave what crashed processes left in the root
+// (see [Store.Recover]), for callers such as 'strata check' that report it
+// before they remove it.
+func WithoutRecovery() Opt {
+	return func(c *config) { c.recover = false }
+}
+
 // Open opens the store at root, creating it when it does not exist.
 func Open(ctx context.Context, root string, opts ...Opt) (*Store, error) {
-	cfg := config{snapshotter: DefaultSnapshotter}
+	cfg := config{snapshotter: DefaultSnapshotter, sync: true, recover: true}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -87,7 +117,10 @@ func Open(ctx context.Context, root string, opts ...Opt) (*Store, error) {
 		return nil, fmt.Errorf("open store %s: %w", root, err)
 	}
 
-	cs, err := local.New(filepath.Join(root, "content"))
+	// Partial registry downloads stay resumable for a day; recovery
+	// removes every other idle ingest at once.
+	cs, err := local.New(filepath.Join(root, "content"),
+		local.WithResumable(remote.IngestRefPrefix, ResumeWindow))
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", root, err)
 	}
@@ -99,14 +132,24 @@ func Open(ctx context.Context, root string, opts ...Opt) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", root, err)
 	}
-	return &Store{
+	s := &Store{
 		root:         root,
+		cfg:          cfg,
 		snapshotter:  cfg.snapshotter,
 		content:      cs,
+		local:        cs,
 		images:       is,
-		locker:       locker,
+		locker:       locker.(unpack.TryLocker),
 		snapshotters: map[string]snapshot.Snapshotter{},
-	}, nil
+	}
+	if cfg.recover {
+		// A store whose leftovers cannot be removed now is still usable;
+		// the next command tries again.
+		if _, err := s.Recover(ctx); err != nil {
+			log.G(ctx).Warn("recover store", "path", root, "error", err)
+		}
+	}
+	return s, nil
 }
 
 // Root returns the store's root directory.
@@ -140,9 +183,17 @@ func (s *Store) snapshotterNamed(ctx context.Context, name string) (snapshot.Sna
 	)
 	switch name {
 	case Overlayfs:
-		sn, err = overlay.New(dir)
+		opts := []overlay.Opt{overlay.WithSync(s.cfg.sync)}
+		if !s.cfg.recover {
+			opts = append(opts, overlay.WithoutRecovery())
+		}
+		sn, err = overlay.New(dir, opts...)
 	case Native:
-		sn, err = native.New(dir)
+		opts := []native.Opt{native.WithSync(s.cfg.sync)}
+		if !s.cfg.recover {
+			opts = append(opts, native.WithoutRecovery())
+		}
+		sn, err = native.New(dir, opts...)
 	default:
 		err = fmt.Errorf("unknown snapshotter %q: %w", name, errdefs.ErrInvalidArgument)
 	}

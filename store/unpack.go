@@ -2,13 +2,16 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/strata-containers/strata/errdefs"
 	"github.com/strata-containers/strata/image"
 	"github.com/strata-containers/strata/importer"
 	"github.com/strata-containers/strata/oci"
+	"github.com/strata-containers/strata/remote"
 	"github.com/strata-containers/strata/unpack"
 )
 
@@ -23,9 +26,17 @@ func (s *Store) Import(ctx context.Context, path, name string) ([]image.Image, e
 	return importer.Import(ctx, s.content, s.images, path, opts...)
 }
 
-// Resolve returns the manifest, config and layers of the image name.
+// Resolve returns the manifest, config and layers of the image name. A name
+// not stored as typed is looked up again as a full registry reference.
 func (s *Store) Resolve(ctx context.Context, name string) (oci.Image, error) {
 	img, err := s.images.Get(ctx, name)
+	if full := remote.NormalizeName(name); errors.Is(err, errdefs.ErrNotFound) && full != name {
+		// A pulled image is stored under its full reference, and people
+		// type the short one: alpine for docker.io/library/alpine:latest.
+		if fullImg, ferr := s.images.Get(ctx, full); ferr == nil {
+			img, err = fullImg, nil
+		}
+	}
 	if err != nil {
 		return oci.Image{}, err
 	}

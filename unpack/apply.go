@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"syscall"
 	"time"
 
 	"github.com/opencontainers/go-digest"
@@ -27,6 +28,16 @@ type Layer struct {
 // LabelExtractFor is the label an extraction snapshot carries: the chain ID
 // it is being extracted for. Recovery uses it to find leftovers.
 const LabelExtractFor = "strata.io/extract-for"
+
+// LabelBroken marks a committed snapshot that 'strata check --repair' found
+// damaged but could not remove because snapshots in use are built on it.
+// Its value says what is wrong. The next unpack of the chain removes and
+// extracts it again once nothing is built on it.
+const LabelBroken = "strata.io/broken"
+
+// maxRestarts bounds how often ApplyLayers starts over when a parent chain
+// is removed between its commit and the Prepare on it.
+const maxRestarts = 3
 
 // extractPrefix starts the key of every extraction snapshot.
 const extractPrefix = "extract-"
@@ -60,6 +71,26 @@ func ApplyLayers(ctx context.Context, sn snapshot.Snapshotter, a Applier, layers
 	}
 	chainIDs := identity.ChainIDs(diffIDs)
 
+	for restarts := 0; ; restarts++ {
+		err := applyChain(ctx, sn, a, layers, chainIDs, cfg)
+		if errors.Is(err, errParentGone) && restarts < maxRestarts {
+			log.G(ctx).Info("parent chain removed during unpack, starting over", "error", err)
+			continue
+		}
+		if err != nil {
+			return "", err
+		}
+		return chainIDs[len(chainIDs)-1], nil
+	}
+}
+
+// errParentGone marks a Prepare that failed because the parent chain was
+// removed after this unpacker found or committed it.
+var errParentGone = errors.New("parent chain removed")
+
+func applyChain(ctx context.Context, sn snapshot.Snapshotter, a Applier, layers []Layer,
+	chainIDs []digest.Digest, cfg *config,
+) error {
 	for i, l := range layers {
 		var parent string
 		if i > 0 {
@@ -68,13 +99,26 @@ func ApplyLayers(ctx context.Context, sn snapshot.Snapshotter, a Applier, layers
 		p := Progress{Index: i, Total: len(layers), Layer: l.Blob, ChainID: chainIDs[i]}
 		applied, err := applyLayer(ctx, sn, a, l, chainIDs[i].String(), parent, cfg, p)
 		if err != nil {
-			return "", err
+			return classify(err)
 		}
 		p.Done, p.Skipped = true, !applied
 		p.Bytes = l.Blob.Size
 		cfg.progress(p)
 	}
-	return chainIDs[len(chainIDs)-1], nil
+	return nil
+}
+
+// classify adds errdefs.ErrNoSpace to an error caused by a full file system
+// that no layer below has classified, so that callers can tell the user to
+// free space.
+func classify(err error) error {
+	if errors.Is(err, errdefs.ErrNoSpace) {
+		return err
+	}
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+		return fmt.Errorf("%w: %w", errdefs.ErrNoSpace, err)
+	}
+	return err
 }
 
 // applyLayer makes sure the committed snapshot chainID exists, extracting
@@ -111,9 +155,14 @@ func applyLayer(ctx context.Context, sn snapshot.Snapshotter, a Applier, l Layer
 	}
 	labels := map[string]string{LabelExtractFor: chainID}
 	mounts, err := sn.Prepare(ctx, key, parent, snapshot.WithLabels(labels))
+	if errors.Is(err, errdefs.ErrNotFound) && parent != "" {
+		return false, fmt.Errorf("prepare snapshot for layer %s on %s: %w: %w",
+			l.Blob.Digest, parent, errParentGone, err)
+	}
 	if err != nil {
 		return false, fmt.Errorf("prepare snapshot for layer %s: %w", l.Blob.Digest, err)
 	}
+	killPoint("prepared")
 
 	// Every path below removes the extraction snapshot unless it was
 	// committed, so a failure never leaves a half-applied tree behind.
@@ -132,6 +181,7 @@ func applyLayer(ctx context.Context, sn snapshot.Snapshotter, a Applier, l Layer
 
 	start := time.Now()
 	diffID, err := a.Apply(ctx, l.Blob, mounts, func(n int64) {
+		killPoint("apply")
 		p.Bytes = n
 		cfg.progress(p)
 	})
@@ -142,6 +192,8 @@ func applyLayer(ctx context.Context, sn snapshot.Snapshotter, a Applier, l Layer
 		return false, fmt.Errorf("apply layer %s: uncompressed digest %s does not match diff ID %s in the image config: %w",
 			l.Blob.Digest, diffID, l.DiffID, errdefs.ErrDigestMismatch)
 	}
+
+	killPoint("applied")
 
 	// The committed snapshot keeps none of the extraction's labels.
 	err = sn.Commit(ctx, chainID, key)
@@ -155,6 +207,7 @@ func applyLayer(ctx context.Context, sn snapshot.Snapshotter, a Applier, l Layer
 		return false, fmt.Errorf("commit layer %s as %s: %w", l.Blob.Digest, chainID, err)
 	}
 	done = true
+	killPoint("committed")
 	logger.Debug("layer applied", "duration", time.Since(start))
 	return true, nil
 }
@@ -181,7 +234,9 @@ func removeLeftovers(ctx context.Context, sn snapshot.Snapshotter, chainID strin
 	return nil
 }
 
-// committed reports whether a committed snapshot named chainID exists.
+// committed reports whether a committed snapshot named chainID exists. One
+// labelled [LabelBroken] is removed so that the caller, which holds the
+// chain's lock, extracts it again.
 func committed(ctx context.Context, sn snapshot.Snapshotter, chainID string) (bool, error) {
 	info, err := sn.Stat(ctx, chainID)
 	if errors.Is(err, errdefs.ErrNotFound) {
@@ -193,7 +248,20 @@ func committed(ctx context.Context, sn snapshot.Snapshotter, chainID string) (bo
 	if info.Kind != snapshot.KindCommitted {
 		return false, fmt.Errorf("snapshot %s is %s, not committed: %w", chainID, info.Kind, errdefs.ErrFailedPrecondition)
 	}
-	return true, nil
+	reason, broken := info.Labels[LabelBroken]
+	if !broken {
+		return true, nil
+	}
+	err = sn.Remove(ctx, chainID)
+	if errors.Is(err, errdefs.ErrFailedPrecondition) {
+		return false, fmt.Errorf("snapshot %s is broken (%s) and snapshots in use are built on it: "+
+			"unmount them and run 'strata check --repair': %w", chainID, reason, err)
+	}
+	if err != nil {
+		return false, fmt.Errorf("remove broken snapshot %s: %w", chainID, err)
+	}
+	log.G(ctx).Info("removed broken snapshot to extract it again", "chainid", chainID, "reason", reason)
+	return false, nil
 }
 
 // newExtractKey returns a key no other unpacker uses, so that concurrent

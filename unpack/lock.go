@@ -13,7 +13,7 @@ import (
 // NewFileLocker returns a [Locker] that takes flock(2) locks on files under
 // dir, one per chain ID, so that unpackers in different processes on one
 // root extract every chain once. A lock held by a process that dies is
-// released by the kernel.
+// released by the kernel. The locker is also a [TryLocker].
 func NewFileLocker(dir string) (Locker, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create lock directory: %w", err)
@@ -23,7 +23,18 @@ func NewFileLocker(dir string) (Locker, error) {
 
 type fileLocker struct{ dir string }
 
+func (l fileLocker) path(chainID string) string {
+	return filepath.Join(l.dir, strings.ReplaceAll(chainID, ":", "-")+".lock")
+}
+
 func (l fileLocker) Lock(ctx context.Context, chainID string) (func(), error) {
-	name := strings.ReplaceAll(chainID, ":", "-") + ".lock"
-	return flock.Lock(ctx, filepath.Join(l.dir, name))
+	return flock.Lock(ctx, l.path(chainID))
+}
+
+func (l fileLocker) TryLock(_ context.Context, chainID string) (func(), bool, error) {
+	unlock, ok, err := flock.TryLock(l.path(chainID), true)
+	if err != nil {
+		return nil, false, fmt.Errorf("lock chain %s: %w", chainID, err)
+	}
+	return unlock, ok, nil
 }

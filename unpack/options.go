@@ -31,6 +31,15 @@ type Locker interface {
 	Lock(ctx context.Context, chainID string) (unlock func(), err error)
 }
 
+// TryLocker is a [Locker] that can also take a chain's lock without
+// waiting. TryLock reports false, with a nil error and a nil unlock, when
+// another unpacker holds the chain. [RemoveLeftovers] needs it to tell the
+// leftovers of dead unpackers from extractions in progress.
+type TryLocker interface {
+	Locker
+	TryLock(ctx context.Context, chainID string) (unlock func(), ok bool, err error)
+}
+
 // Opt sets an option of [ApplyLayers].
 type Opt func(*config)
 

@@ -2,11 +2,13 @@ package local
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -93,6 +95,16 @@ func tryLock(dir string, create bool) (*os.File, error) {
 // without committing. Pass 0 to remove every idle ingest; that also discards
 // partial data a later writer of the same ref could have resumed.
 func (s *Store) RemoveStaleIngests(ctx context.Context, olderThan time.Duration) (int, error) {
+	return s.staleIngests(ctx, olderThan, true)
+}
+
+// StaleIngests returns how many ingests [Store.RemoveStaleIngests] would
+// remove, removing none.
+func (s *Store) StaleIngests(ctx context.Context, olderThan time.Duration) (int, error) {
+	return s.staleIngests(ctx, olderThan, false)
+}
+
+func (s *Store) staleIngests(ctx context.Context, olderThan time.Duration, remove bool) (int, error) {
 	ingest := filepath.Join(s.root, "ingest")
 	entries, err := os.ReadDir(ingest)
 	if err != nil {
@@ -108,19 +120,23 @@ func (s *Store) RemoveStaleIngests(ctx context.Context, olderThan time.Duration)
 			continue
 		}
 		dir := filepath.Join(ingest, e.Name())
-		ok, err := removeIfStale(dir, cutoff)
+		ok, err := s.removeIfStale(dir, cutoff, remove)
 		if err != nil {
 			return removed, err
 		}
 		if ok {
-			log.G(ctx).Debug("remove stale ingest", "path", dir)
+			if remove {
+				log.G(ctx).Debug("remove stale ingest", "path", dir)
+			}
 			removed++
 		}
 	}
 	return removed, nil
 }
 
-func removeIfStale(dir string, cutoff time.Time) (bool, error) {
+// removeIfStale reports whether dir is a stale ingest, and with remove
+// removes it.
+func (s *Store) removeIfStale(dir string, cutoff time.Time, remove bool) (bool, error) {
 	lock, err := tryLock(dir, false)
 	if errors.Is(err, errdefs.ErrUnavailable) {
 		return false, nil // a live writer holds it
@@ -132,7 +148,7 @@ func removeIfStale(dir string, cutoff time.Time) (bool, error) {
 		if serr != nil || fi.ModTime().After(cutoff) {
 			return false, nil
 		}
-		return true, removeAll(dir)
+		return true, removeAll(dir, remove)
 	}
 	if err != nil {
 		return false, err
@@ -140,10 +156,34 @@ func removeIfStale(dir string, cutoff time.Time) (bool, error) {
 	defer lock.Close()
 
 	last, err := lastWrite(dir)
-	if err != nil || last.After(cutoff) {
+	if err != nil || last.After(s.cutoffFor(dir, cutoff)) {
 		return false, err
 	}
-	return true, removeAll(dir)
+	return true, removeAll(dir, remove)
+}
+
+// cutoffFor returns the time before which the idle ingest in dir is stale:
+// cutoff, or an earlier time when its ref is resumable.
+func (s *Store) cutoffFor(dir string, cutoff time.Time) time.Time {
+	if len(s.cfg.resumable) == 0 {
+		return cutoff
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "ref"))
+	if err != nil {
+		return cutoff
+	}
+	var rec ingestRecord
+	if err := json.Unmarshal(b, &rec); err != nil {
+		return cutoff
+	}
+	for _, r := range s.cfg.resumable {
+		if strings.HasPrefix(rec.Ref, r.prefix) {
+			if c := time.Now().Add(-r.window); c.Before(cutoff) {
+				return c
+			}
+		}
+	}
+	return cutoff
 }
 
 // lastWrite returns the newest modification time of dir's data and ref
@@ -162,7 +202,10 @@ func lastWrite(dir string) (time.Time, error) {
 	return last, nil
 }
 
-func removeAll(dir string) error {
+func removeAll(dir string, remove bool) error {
+	if !remove {
+		return nil
+	}
 	if err := os.RemoveAll(dir); err != nil {
 		return fmt.Errorf("remove stale ingest %s: %w", dir, err)
 	}

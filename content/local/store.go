@@ -45,7 +45,14 @@ type Store struct {
 var _ content.Store = (*Store)(nil)
 
 type config struct {
-	lockWait time.Duration
+	lockWait  time.Duration
+	resumable []resumable
+}
+
+// resumable keeps idle ingests whose ref starts with prefix for window.
+type resumable struct {
+	prefix string
+	window time.Duration
 }
 
 // Opt configures a [Store].
@@ -56,6 +63,14 @@ type Opt func(*config)
 // The wait also ends when the context is done.
 func WithLockWait(d time.Duration) Opt {
 	return func(c *config) { c.lockWait = d }
+}
+
+// WithResumable makes [Store.RemoveStaleIngests] keep an idle ingest whose
+// ref starts with prefix until nothing has written to it for window, so that
+// a writer that can resume, such as a registry download with HTTP range
+// requests, finds its partial data on the next run.
+func WithResumable(prefix string, window time.Duration) Opt {
+	return func(c *config) { c.resumable = append(c.resumable, resumable{prefix, window}) }
 }
 
 // New returns a store rooted at root, creating its directories when needed.

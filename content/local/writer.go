@@ -202,7 +202,13 @@ func (w *writer) Write(p []byte) (int, error) {
 	w.digester.Hash().Write(p[:n])
 	w.offset += int64(n)
 	if err != nil {
-		return n, fmt.Errorf("write blob %s: %w", w.desc.Digest, wrapNoSpace(err))
+		err = wrapNoSpace(err)
+		if errors.Is(err, errdefs.ErrNoSpace) {
+			// Kept for a resume, the partial data would go on filling the
+			// disk that the user must free first.
+			w.discard(context.Background())
+		}
+		return n, fmt.Errorf("write blob %s: %w", w.desc.Digest, err)
 	}
 	return n, nil
 }

@@ -70,13 +70,22 @@ func (db *DB) Update(ctx context.Context, fn func(tx *bolt.Tx) error) error {
 // View runs fn in a read-only transaction. A file that does not exist yet
 // reads as empty: fn gets a transaction with no buckets.
 func (db *DB) View(ctx context.Context, fn func(tx *bolt.Tx) error) error {
-	if _, err := os.Stat(db.path); errors.Is(err, os.ErrNotExist) {
+	if db.uninitialised() {
 		// Create the file so that readers and writers see one schema.
 		if err := db.Update(ctx, func(*bolt.Tx) error { return nil }); err != nil {
 			return err
 		}
 	}
 	b, err := db.open(ctx, true)
+	if err != nil && db.uninitialised() {
+		// Another process created the file but had not taken its lock
+		// yet, and a read-only open cannot write the first pages of an
+		// empty file. A read-write open waits for that process's lock.
+		if err := db.Update(ctx, func(*bolt.Tx) error { return nil }); err != nil {
+			return err
+		}
+		b, err = db.open(ctx, true)
+	}
 	if err != nil {
 		return err
 	}
@@ -85,6 +94,13 @@ func (db *DB) View(ctx context.Context, fn func(tx *bolt.Tx) error) error {
 		err = fmt.Errorf("close %s: %w", db.path, cerr)
 	}
 	return err
+}
+
+// uninitialised reports whether the file is missing or empty, as a writer
+// that has just created it leaves it until it holds its lock.
+func (db *DB) uninitialised() bool {
+	fi, err := os.Stat(db.path)
+	return errors.Is(err, os.ErrNotExist) || (err == nil && fi.Size() == 0)
 }
 
 func (db *DB) open(ctx context.Context, readOnly bool) (*bolt.DB, error) {

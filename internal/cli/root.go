@@ -30,12 +30,15 @@ type globals struct {
 	snapshotter string
 	logLevel    string
 	logFormat   string
+	sync        bool
 	stderr      io.Writer
 }
 
 // open opens the store that the global flags name.
-func (g *globals) open(ctx context.Context) (*store.Store, error) {
-	return store.Open(ctx, g.root, store.WithSnapshotter(g.snapshotter))
+func (g *globals) open(ctx context.Context, opts ...store.Opt) (*store.Store, error) {
+	opts = append([]store.Opt{store.WithSnapshotter(g.snapshotter), store.WithSync(g.sync)},
+		opts...)
+	return store.Open(ctx, g.root, opts...)
 }
 
 // Main runs the strata command line with args and returns the exit status.
@@ -93,15 +96,21 @@ snapshots, and mounts the result as a root file system.`,
 		"snapshotter to unpack into: overlayfs or native")
 	flags.StringVar(&g.logLevel, "log-level", "warn", "log level: debug, info, warn or error")
 	flags.StringVar(&g.logFormat, "log-format", "text", "log format on stderr: text or json")
+	defaultSync := os.Getenv("STRATA_SYNC") != "0"
+	flags.BoolVar(&g.sync, "sync", defaultSync,
+		"flush each layer to disk with syncfs before committing it; "+
+			"--sync=false is faster but a power loss can damage committed layers (env STRATA_SYNC=0)")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 
 	root.AddCommand(
 		newImportCmd(g),
+		newPullCmd(g),
 		newUnpackCmd(g),
 		newMountCmd(g),
 		newUmountCmd(g),
 		newImagesCmd(g),
 		newSnapshotsCmd(g),
+		newCheckCmd(g),
 	)
 	return root
 }

@@ -42,3 +42,32 @@ func Lock(ctx context.Context, path string) (func(), error) {
 		wait = min(wait*2, 50*time.Millisecond)
 	}
 }
+
+// TryLock takes the exclusive lock on the file at path without waiting. It
+// reports false, with a nil error, when another open file holds the lock.
+// With create false, a missing file is reported as free: unlock is nil and
+// ok is true, because no process can hold a lock on a file that does not
+// exist.
+func TryLock(path string, create bool) (unlock func(), ok bool, err error) {
+	flags := os.O_RDWR
+	if create {
+		flags |= os.O_CREATE
+	}
+	f, err := os.OpenFile(path, flags, 0o600)
+	if errors.Is(err, os.ErrNotExist) && !create {
+		return nil, true, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("open lock file: %w", err)
+	}
+	err = unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+	if errors.Is(err, unix.EWOULDBLOCK) {
+		f.Close()
+		return nil, false, nil
+	}
+	if err != nil {
+		f.Close()
+		return nil, false, fmt.Errorf("lock %s: %w", path, err)
+	}
+	return func() { f.Close() }, true, nil
+}

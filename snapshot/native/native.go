@@ -6,8 +6,9 @@
 // special files and holes:
 //
 //	<root>/metadata.db            bbolt metadata (see snapshot/storage)
-//	<root>/snapshots.lock         flock shared by the processes using root
+//	<root>/staging/<token>.lock   flock held by the builder of new-<token>
 //	<root>/snapshots/<id>/fs      the snapshot's whole tree
+//	<root>/snapshots/<id>/manifest  size and sha256 of each file in fs, committed only
 //	<root>/snapshots/new-*        a snapshot being created
 //	<root>/snapshots/rm-*         a snapshot being removed
 //
@@ -34,11 +35,27 @@ import (
 	"github.com/strata-containers/strata/snapshot/storage"
 )
 
-// Opt configures a Snapshotter. There are no options yet, but the type keeps
-// the signature of [New] stable for when there are.
+// Opt configures a Snapshotter.
 type Opt func(*config)
 
-type config struct{}
+type config struct {
+	sync    bool
+	recover bool
+}
+
+// WithSync sets whether Commit flushes the snapshot's file system with
+// syncfs(2) before it records the commit. It is on by default. With it off,
+// a power loss soon after a commit can leave a committed snapshot with
+// missing or truncated files, which 'strata check' finds.
+func WithSync(sync bool) Opt {
+	return func(c *config) { c.sync = sync }
+}
+
+// WithoutRecovery makes New leave what crashed processes left in the root,
+// for a caller that wants to report it first; see [Snapshotter.Recover].
+func WithoutRecovery() Opt {
+	return func(c *config) { c.recover = false }
+}
 
 // Snapshotter stores snapshots as copied directories under one root.
 type Snapshotter struct {
@@ -53,7 +70,7 @@ var _ snapshot.Snapshotter = (*Snapshotter)(nil)
 // New returns a Snapshotter on root, creating root when needed, and removes
 // leftovers of crashed processes.
 func New(root string, opts ...Opt) (*Snapshotter, error) {
-	var c config
+	c := config{sync: true, recover: true}
 	for _, opt := range opts {
 		opt(&c)
 	}
@@ -72,8 +89,10 @@ func New(root string, opts ...Opt) (*Snapshotter, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := dirs.Recover(context.Background(), ms); err != nil {
-		return nil, err
+	if c.recover {
+		if _, err := dirs.Recover(context.Background(), ms); err != nil {
+			return nil, err
+		}
 	}
 	return &Snapshotter{root: root, ms: ms, dirs: dirs, config: c}, nil
 }
@@ -159,9 +178,9 @@ func (s *Snapshotter) Commit(ctx context.Context, name, key string, opts ...snap
 			key, sn.Kind, errdefs.ErrFailedPrecondition)
 	}
 
-	// TODO: syncfs the tree so that a committed snapshot survives a power
-	// loss. Until then a crash soon after Commit can lose file data.
-	usage, err := storage.DiskUsage(ctx, s.treePath(sn.ID))
+	// The manifest and, unless WithSync(false), the data reach the disk
+	// before the record that commits them.
+	usage, err := storage.Seal(ctx, s.dirs.Path(sn.ID), s.config.sync)
 	if err != nil {
 		return fmt.Errorf("commit snapshot %s: %w", key, err)
 	}
@@ -179,14 +198,8 @@ func (s *Snapshotter) Commit(ctx context.Context, name, key string, opts ...snap
 // goes first, and a directory that then fails to be removed is logged and left
 // for the next New on the root to remove.
 func (s *Snapshotter) Remove(ctx context.Context, key string) error {
-	unlock, err := s.dirs.Lock(ctx)
-	if err != nil {
-		return fmt.Errorf("remove snapshot %s: %w", key, err)
-	}
-	defer unlock()
-
 	var id string
-	err = s.ms.Update(ctx, func(ctx context.Context) error {
+	err := s.ms.Update(ctx, func(ctx context.Context) error {
 		var err error
 		id, _, err = storage.Remove(ctx, key)
 		return err
@@ -212,33 +225,25 @@ func (s *Snapshotter) Walk(ctx context.Context, fn snapshot.WalkFunc) error {
 // between calls, so there is nothing to release.
 func (s *Snapshotter) Close() error { return nil }
 
-// create copies the parent's tree into a staging directory, outside any
-// transaction because it can take long, then records the snapshot and
-// renames the directory to its ID in one transaction.
+// create records the snapshot and renames its empty staging directory to
+// its ID in one transaction, then copies the parent's tree into it. The
+// record comes first because it pins the parent: Remove rejects a snapshot
+// with children, so the parent cannot go away while the copy, which can
+// take long and runs outside any transaction, reads it. A copy that fails
+// removes the snapshot again. A process killed during the copy leaves an
+// active snapshot with part of the tree, as writing into it would.
 func (s *Snapshotter) create(ctx context.Context, kind snapshot.Kind, key, parent string,
 	opts []snapshot.Opt,
 ) ([]mount.Mount, error) {
-	parentID, err := s.committedID(ctx, key, parent)
-	if err != nil {
-		return nil, err
-	}
-
 	st, err := s.dirs.Stage(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("create snapshot %s: %w", key, err)
 	}
 	defer st.Close(ctx)
 
-	tree := filepath.Join(st.Path(), "fs")
-	if err := os.Mkdir(tree, 0o755); err != nil {
+	if err := os.Mkdir(filepath.Join(st.Path(), "fs"), 0o755); err != nil {
 		return nil, fmt.Errorf("create snapshot %s: %w", key, err)
 	}
-	if parentID != "" && kind == snapshot.KindActive {
-		if err := fscopy.Copy(ctx, tree, s.treePath(parentID)); err != nil {
-			return nil, fmt.Errorf("create snapshot %s: copy parent %s: %w", key, parent, err)
-		}
-	}
-
 	var sn storage.Snapshot
 	err = s.ms.Update(ctx, func(ctx context.Context) error {
 		var err error
@@ -246,42 +251,23 @@ func (s *Snapshotter) create(ctx context.Context, kind snapshot.Kind, key, paren
 		if err != nil {
 			return err
 		}
-		if parentID != "" && sn.ParentIDs[0] != parentID {
-			return fmt.Errorf("create snapshot %s: parent %s was replaced during the copy: %w",
-				key, parent, errdefs.ErrFailedPrecondition)
-		}
 		return st.Rename(sn.ID)
 	})
 	if err != nil {
 		return nil, err
 	}
 	st.Done()
-	return s.mounts(sn), nil
-}
 
-// committedID returns the ID of the committed snapshot parent, or "" when
-// parent is empty.
-func (s *Snapshotter) committedID(ctx context.Context, key, parent string) (string, error) {
-	if parent == "" {
-		return "", nil
+	if len(sn.ParentIDs) > 0 && kind == snapshot.KindActive {
+		err := fscopy.Copy(ctx, s.treePath(sn.ID), s.treePath(sn.ParentIDs[0]))
+		if err != nil {
+			if rerr := s.Remove(context.WithoutCancel(ctx), key); rerr != nil {
+				log.G(ctx).Warn("remove snapshot after failed copy", "key", key, "error", rerr)
+			}
+			return nil, fmt.Errorf("create snapshot %s: copy parent %s: %w", key, parent, err)
+		}
 	}
-	var (
-		id   string
-		info snapshot.Info
-	)
-	err := s.ms.View(ctx, func(ctx context.Context) error {
-		var err error
-		id, info, _, err = storage.GetInfo(ctx, parent)
-		return err
-	})
-	if err != nil {
-		return "", fmt.Errorf("create snapshot %s: parent: %w", key, err)
-	}
-	if info.Kind != snapshot.KindCommitted {
-		return "", fmt.Errorf("create snapshot %s: parent %s is %s, not committed: %w",
-			key, parent, info.Kind, errdefs.ErrFailedPrecondition)
-	}
-	return id, nil
+	return s.mounts(sn), nil
 }
 
 func (s *Snapshotter) treePath(id string) string {
@@ -297,4 +283,24 @@ func (s *Snapshotter) mounts(sn storage.Snapshot) []mount.Mount {
 		}
 	}
 	return []mount.Mount{{Type: "bind", Source: source, Options: []string{"rbind", mode}}}
+}
+
+// Recover removes what crashed processes left in the root: staging and
+// removal directories and snapshot directories without a record. It is safe
+// while other processes use the root, and returns the paths it removed.
+func (s *Snapshotter) Recover(ctx context.Context) ([]string, error) {
+	return s.dirs.Recover(ctx, s.ms)
+}
+
+// Check compares the records with the directories, and the files of every
+// committed snapshot with the manifest recorded at its commit.
+func (s *Snapshotter) Check(ctx context.Context) (storage.CheckResult, error) {
+	return storage.Check(ctx, s.ms, s.dirs)
+}
+
+// Label sets labels on the snapshot key.
+func (s *Snapshotter) Label(ctx context.Context, key string, labels map[string]string) error {
+	return s.ms.Update(ctx, func(ctx context.Context) error {
+		return storage.SetLabels(ctx, key, labels)
+	})
 }

@@ -3,9 +3,10 @@
 // Each snapshot is a directory under the root:
 //
 //	<root>/metadata.db            bbolt metadata (see snapshot/storage)
-//	<root>/snapshots.lock         flock shared by the processes using root
+//	<root>/staging/<token>.lock   flock held by the builder of new-<token>
 //	<root>/snapshots/<id>/fs      the snapshot's own files: overlay upperdir
 //	<root>/snapshots/<id>/work    overlay workdir, active snapshots only
+//	<root>/snapshots/<id>/manifest  size and sha256 of each file in fs, committed only
 //	<root>/snapshots/new-*        a snapshot being created
 //	<root>/snapshots/rm-*         a snapshot being removed
 //
@@ -25,7 +26,7 @@
 //
 // Many processes may use one root at once: the metadata file is opened per
 // transaction, and a new Snapshotter removes leftovers of crashed processes
-// when no other process is working in the root.
+// even while other processes work in the root (see [storage.Dirs.Recover]).
 package overlay
 
 import (
@@ -46,6 +47,22 @@ type Opt func(*config)
 
 type config struct {
 	mountOptions []string
+	sync         bool
+	recover      bool
+}
+
+// WithSync sets whether Commit flushes the snapshot's file system with
+// syncfs(2) before it records the commit. It is on by default. With it off,
+// a power loss soon after a commit can leave a committed snapshot with
+// missing or truncated files, which 'strata check' finds.
+func WithSync(sync bool) Opt {
+	return func(c *config) { c.sync = sync }
+}
+
+// WithoutRecovery makes New leave what crashed processes left in the root,
+// for a caller that wants to report it first; see [Snapshotter.Recover].
+func WithoutRecovery() Opt {
+	return func(c *config) { c.recover = false }
 }
 
 // WithMountOptions adds overlay mount options, such as "volatile" or
@@ -69,7 +86,7 @@ var _ snapshot.Snapshotter = (*Snapshotter)(nil)
 // on root's file system, returning an error of class ErrNotImplemented when
 // it does not.
 func New(root string, opts ...Opt) (*Snapshotter, error) {
-	var c config
+	c := config{sync: true, recover: true}
 	for _, opt := range opts {
 		opt(&c)
 	}
@@ -90,8 +107,10 @@ func New(root string, opts ...Opt) (*Snapshotter, error) {
 	}
 
 	ctx := context.Background()
-	if _, err := dirs.Recover(ctx, ms); err != nil {
-		return nil, err
+	if c.recover {
+		if _, err := dirs.Recover(ctx, ms); err != nil {
+			return nil, err
+		}
 	}
 	if err := checkSupport(ctx, dirs); err != nil {
 		return nil, fmt.Errorf("check overlay on %s: %w", root, err)
@@ -179,10 +198,9 @@ func (s *Snapshotter) Commit(ctx context.Context, name, key string, opts ...snap
 			key, sn.Kind, errdefs.ErrFailedPrecondition)
 	}
 
-	// TODO: syncfs the upper directory so that a committed layer survives
-	// a power loss. Until then a crash soon after Commit can leave a
-	// committed snapshot with missing file data.
-	usage, err := storage.DiskUsage(ctx, s.upperPath(sn.ID))
+	// The manifest and, unless WithSync(false), the data reach the disk
+	// before the record that commits them.
+	usage, err := storage.Seal(ctx, s.dirs.Path(sn.ID), s.config.sync)
 	if err != nil {
 		return fmt.Errorf("commit snapshot %s: %w", key, err)
 	}
@@ -200,14 +218,8 @@ func (s *Snapshotter) Commit(ctx context.Context, name, key string, opts ...snap
 // goes first, and a directory that then fails to be removed is logged and left
 // for the next New on the root to remove.
 func (s *Snapshotter) Remove(ctx context.Context, key string) error {
-	unlock, err := s.dirs.Lock(ctx)
-	if err != nil {
-		return fmt.Errorf("remove snapshot %s: %w", key, err)
-	}
-	defer unlock()
-
 	var id string
-	err = s.ms.Update(ctx, func(ctx context.Context) error {
+	err := s.ms.Update(ctx, func(ctx context.Context) error {
 		var err error
 		id, _, err = storage.Remove(ctx, key)
 		return err
@@ -346,4 +358,24 @@ func Layers(mounts []mount.Mount) (upper string, lowers []string, err error) {
 		return m.UpperDir(), m.LowerDirs(), nil
 	}
 	return "", nil, fmt.Errorf("read layers of %s mount: %w", m.Type, errdefs.ErrInvalidArgument)
+}
+
+// Recover removes what crashed processes left in the root: staging and
+// removal directories and snapshot directories without a record. It is safe
+// while other processes use the root, and returns the paths it removed.
+func (s *Snapshotter) Recover(ctx context.Context) ([]string, error) {
+	return s.dirs.Recover(ctx, s.ms)
+}
+
+// Check compares the records with the directories, and the files of every
+// committed snapshot with the manifest recorded at its commit.
+func (s *Snapshotter) Check(ctx context.Context) (storage.CheckResult, error) {
+	return storage.Check(ctx, s.ms, s.dirs)
+}
+
+// Label sets labels on the snapshot key.
+func (s *Snapshotter) Label(ctx context.Context, key string, labels map[string]string) error {
+	return s.ms.Update(ctx, func(ctx context.Context) error {
+		return storage.SetLabels(ctx, key, labels)
+	})
 }

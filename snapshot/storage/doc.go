@@ -35,20 +35,23 @@
 // # Directories
 //
 // [Dirs] manages the directories under <root>/snapshots: <id> for each
-// snapshot, new-* while one is being built and rm-* while one is being
-// deleted. A directory is built under a new-* name and renamed to its ID
-// inside the metadata transaction that creates the record, so a crash
+// snapshot, new-<token> while one is being built and rm-* while one is
+// being deleted. A directory is built under a new-* name and renamed to its
+// ID inside the metadata transaction that creates the record, so a crash
 // leaves either a staging directory or a complete snapshot, never a record
-// without its directory.
+// without its directory. A committed snapshot's <id>/manifest lists the
+// size and sha256 digest of every regular file in <id>/fs, written by
+// [Seal] before the commit record; [Check] compares the files with it.
 //
-// Every process holds a shared flock on <root>/snapshots.lock while it
-// stages or deletes a directory. [Dirs.Recover] takes that lock exclusively,
-// without waiting, and only then removes new-* and rm-* directories and
-// <id> directories that have no record: holding it proves no other process
-// is between creating such a directory and committing its record.
+// [Dirs.Recover] removes leftovers while other processes work in the root:
 //
-// NOTE: the shared lock covers the whole root. Locks per chain, so that two
-// processes extracting the same layer wait for each other instead of both
-// doing the work, would be flock files under <root>/locks keyed by chain ID;
-// [Dirs.Lock] is the place to add them.
+//   - new-<token>: the builder holds a flock on <root>/staging/<token>.lock
+//     from before it creates the directory until after it renames or
+//     removes it, so a directory whose lock is free is dead.
+//   - rm-*: removed records whose directories no one needs; any process may
+//     empty them.
+//   - <id> without a record: Recover compares the directories with the
+//     records inside a read transaction. bbolt keeps readers out while any
+//     process has the file open for writing, so no process can be between
+//     renaming a staging directory to its ID and committing the record.
 package storage

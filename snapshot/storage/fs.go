@@ -23,9 +23,14 @@ func RemoveAll(path string) error {
 	}
 	// WalkDir calls the function on a directory before reading it, so the
 	// chmod lets it read the directory and go on below.
+	// Another process may be removing the same tree, as two recoveries of
+	// one rm-* directory do, so entries that vanish are no error.
 	werr := filepath.WalkDir(path, func(p string, d fs.DirEntry, err error) error {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
 		if d != nil && d.IsDir() && err == nil {
-			if cerr := os.Chmod(p, 0o700); cerr != nil {
+			if cerr := os.Chmod(p, 0o700); cerr != nil && !errors.Is(cerr, fs.ErrNotExist) {
 				return cerr
 			}
 		}

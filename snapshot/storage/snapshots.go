@@ -212,12 +212,11 @@ func Remove(ctx context.Context, key string) (string, snapshot.Kind, error) {
 		return "", snapshot.KindUnknown, fmt.Errorf("remove snapshot %s: it has children: %w",
 			key, errdefs.ErrFailedPrecondition)
 	}
-	if parent := b.Get(keyParent); len(parent) > 0 {
+	// A record whose parent is gone, which only a damaged file holds, can
+	// still be removed; its entry in the parents index cannot be found
+	// without the parent's ID and stays behind.
+	if parent := b.Get(keyParent); len(parent) > 0 && snapshots.Bucket(parent) != nil {
 		pb := snapshots.Bucket(parent)
-		if pb == nil {
-			return "", snapshot.KindUnknown, fmt.Errorf("remove snapshot %s: parent %s: %w",
-				key, parent, errdefs.ErrNotFound)
-		}
 		parentID, err := readID(pb)
 		if err != nil {
 			return "", snapshot.KindUnknown, fmt.Errorf("remove snapshot %s: parent %s: %w",

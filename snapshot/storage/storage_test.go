@@ -164,28 +164,74 @@ func TestWriteInReadOnlyTransaction(t *testing.T) {
 	}
 }
 
-func TestRecoverSkipsWhileLocked(t *testing.T) {
+func TestRecoverKeepsLiveStaging(t *testing.T) {
 	ms, dirs := newTestStore(t)
-	leftover := dirs.Path("new-leftover")
-	if err := os.Mkdir(leftover, 0o700); err != nil {
+	ctx := context.Background()
+	// A staging directory without its lock file, as a killed builder of an
+	// older version or one killed before the lock was taken leaves it.
+	dead := dirs.Path("new-dead")
+	if err := os.MkdirAll(filepath.Join(dead, "fs", "locked"), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	unlock, err := dirs.Lock(context.Background())
+	// A mode-0000 directory inside must not stop the removal.
+	if err := os.Chmod(filepath.Join(dead, "fs", "locked"), 0); err != nil {
+		t.Fatal(err)
+	}
+	live, err := dirs.Stage(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	removed, err := dirs.Recover(context.Background(), ms)
-	if err != nil || len(removed) != 0 {
-		t.Errorf("recover while locked removed %q, error %v; want nothing", removed, err)
+	removed, err := dirs.Recover(ctx, ms)
+	if err != nil {
+		t.Fatal(err)
 	}
-	unlock()
+	if diff := cmp.Diff([]string{dead}, removed); diff != "" {
+		t.Errorf("recover with a live staging directory (-want +got):\n%s", diff)
+	}
+	if _, err := os.Stat(live.Path()); err != nil {
+		t.Errorf("live staging directory: %v", err)
+	}
+	live.Close(ctx)
+	if _, err := os.Stat(live.Path()); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("staging directory after Close: %v, want it removed", err)
+	}
+}
 
-	removed, err = dirs.Recover(context.Background(), ms)
+func TestRecoverRemovesOrphan(t *testing.T) {
+	ms, dirs := newTestStore(t)
+	ctx := context.Background()
+	err := update(t, ms, func(ctx context.Context) error {
+		_, err := CreateSnapshot(ctx, snapshot.KindActive, "a", "")
+		return err
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff([]string{leftover}, removed); diff != "" {
-		t.Errorf("recover after unlock (-want +got):\n%s", diff)
+	for _, id := range []string{"1", "7"} {
+		if err := os.MkdirAll(filepath.Join(dirs.Path(id), "fs"), 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lo, err := dirs.FindLeftovers(ctx, ms)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{dirs.Path("7")}, lo.Orphans); diff != "" {
+		t.Errorf("orphans (-want +got):\n%s", diff)
+	}
+	if _, err := dirs.Recover(ctx, ms); err != nil {
+		t.Fatal(err)
+	}
+	entries, err := os.ReadDir(filepath.Dir(dirs.Path("1")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	if diff := cmp.Diff([]string{"1"}, names); diff != "" {
+		t.Errorf("snapshot directories after recover (-want +got):\n%s", diff)
 	}
 }
 
@@ -239,6 +285,11 @@ func TestStagingRemovedOnFailure(t *testing.T) {
 		t.Fatal("update did not fail")
 	}
 	st.Close(ctx)
+	// The failed transaction did not use up ID 1, so Close leaves the
+	// renamed directory to Recover, which checks that no record names it.
+	if _, err := dirs.Recover(ctx, ms); err != nil {
+		t.Fatal(err)
+	}
 	entries, err := os.ReadDir(filepath.Dir(dirs.Path("1")))
 	if err != nil {
 		t.Fatal(err)

@@ -1,0 +1,109 @@
+package storage
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/strata-containers/strata/snapshot"
+)
+
+func TestManifestFindsTruncatedFile(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	tree := filepath.Join(dir, "fs")
+	files := map[string]string{
+		"etc/passwd":       "root:x:0:0::/root:/bin/sh\n",
+		"bin/odd\nname":    "binary\x00data",
+		"empty":            "",
+		"usr/lib/libc.so6": strings.Repeat("x", 3<<20),
+	}
+	for name, data := range files {
+		p := filepath.Join(tree, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Link(filepath.Join(tree, "etc/passwd"), filepath.Join(tree, "etc/passwd-")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("passwd", filepath.Join(tree, "etc/link")); err != nil {
+		t.Fatal(err)
+	}
+
+	usage, err := Seal(ctx, dir, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if usage == (snapshot.Usage{}) {
+		t.Errorf("Seal returned zero usage")
+	}
+	n, bad, err := VerifyManifest(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 5 || len(bad) != 0 {
+		t.Errorf("verify intact tree: %d files, problems %q; want 5 files, none", n, bad)
+	}
+
+	if err := os.Truncate(filepath.Join(tree, "usr/lib/libc.so6"), 4096); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(tree, "etc/passwd"), []byte("root:x:0:0::/root:/bin/bash\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(tree, "bin/odd\nname")); err != nil {
+		t.Fatal(err)
+	}
+	_, bad, err = VerifyManifest(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var paths []string
+	for _, b := range bad {
+		p, _, _ := strings.Cut(b, ": ")
+		paths = append(paths, p)
+	}
+	want := []string{"bin/odd\nname", "etc/passwd", "etc/passwd-", "usr/lib/libc.so6"}
+	if diff := cmp.Diff(want, paths); diff != "" {
+		t.Errorf("files reported (-want +got):\n%s\nproblems: %q", diff, bad)
+	}
+}
+
+func TestCheckReportsMissingDirectory(t *testing.T) {
+	ms, dirs := newTestStore(t)
+	ctx := context.Background()
+	var ids []string
+	err := update(t, ms, func(ctx context.Context) error {
+		for _, key := range []string{"a", "b"} {
+			s, err := CreateSnapshot(ctx, snapshot.KindActive, key, "")
+			if err != nil {
+				return err
+			}
+			ids = append(ids, s.ID)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(dirs.Path(ids[0]), "fs"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	res, err := Check(ctx, ms, dirs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Problem{{Kind: ProblemMissingDirectory, Key: "b", Path: dirs.Path(ids[1]),
+		Detail: "the snapshot's fs directory does not exist"}}
+	if diff := cmp.Diff(want, res.Problems); diff != "" {
+		t.Errorf("problems (-want +got):\n%s", diff)
+	}
+}
