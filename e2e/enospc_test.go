@@ -71,7 +71,7 @@ func TestDiskFull(t *testing.T) {
 
 func wantDiskFull(t *testing.T, verb, stderr string) {
 	t.Helper()
-	for _, want := range []string{"no space left on device", "free space"} {
+	for _, want := range []string{"no space left on device", "the disk is full", "free space"} {
 		if !strings.Contains(stderr, want) {
 			t.Errorf("%s error does not say %q: %s", verb, want, stderr)
 		}

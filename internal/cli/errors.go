@@ -35,7 +35,7 @@ func hint(err error) string {
 	case errors.Is(err, os.ErrPermission):
 		return "; run strata as root"
 	case errors.Is(err, errdefs.ErrNoSpace):
-		return "; free space on the file system that holds the store and run the command again"
+		return "; the disk is full: free space on the file system that holds the store and run the command again"
 	case errors.Is(err, errdefs.ErrDigestMismatch):
 		return "; the image is corrupt: rebuild or fetch it again and import it again"
 	case errors.Is(err, errdefs.ErrBreakout), errors.Is(err, errdefs.ErrInvalidLayer):
