@@ -18,6 +18,9 @@ if [ "$(id -u)" != 0 ]; then
   exit 1
 fi
 
+# sudo's secure_path leaves out the Go toolchain's usual home.
+command -v go >/dev/null || export PATH=$PATH:/usr/local/go/bin
+
 echo "== build strata"
 mkdir -p bin
 go build -o bin/strata ./cmd/strata

@@ -15,6 +15,8 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# sudo's secure_path leaves out the Go toolchain's usual home.
+command -v go >/dev/null || export PATH=$PATH:/usr/local/go/bin
 cd "$ROOT"
 # v0.8.2 is staticcheck 2026.2.2, which builds and runs with Go 1.26.8.
 STATICCHECK_VERSION=v0.8.2
