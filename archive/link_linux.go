@@ -46,8 +46,6 @@ func (a *applier) createHardlink(hdr *tar.Header, parent, base string) error {
 	case tn.isDir():
 		return fmt.Errorf("hard link target %q is a directory: %w",
 			hdr.Linkname, errdefs.ErrInvalidLayer)
-	case tp == p:
-		return nil
 	}
 	if tn.layer != 0 {
 		if err := a.copyUp(tparent, tbase, tn); err != nil {
@@ -56,6 +54,12 @@ func (a *applier) createHardlink(hdr *tar.Header, parent, base string) error {
 		if err := a.copyUpLinks(tn.layer, tp); err != nil {
 			return err
 		}
+	}
+	if tp == p {
+		// A link to itself keeps the file as it is. In overlay mode the
+		// copy-up above puts it in this layer, as it is in native mode, so
+		// a whiteout later in the layer spares it in both.
+		return nil
 	}
 
 	tfd, err := a.openDir(tparent)
@@ -71,13 +75,10 @@ func (a *applier) createHardlink(hdr *tar.Header, parent, base string) error {
 	if err := a.touchDir(parent, fd); err != nil {
 		return err
 	}
-	if err := removeAt(fd, base, p); err != nil {
-		return err
-	}
-	if err := unix.Linkat(tfd, tbase, fd, base, 0); err != nil {
-		return &fs.PathError{Op: "linkat", Path: p, Err: err}
-	}
-	return nil
+	a.forget(p)
+	return a.createAt(fd, base, p, "linkat", func() error {
+		return unix.Linkat(tfd, tbase, fd, base, 0)
+	})
 }
 
 var errLinkTargetMissing = fmt.Errorf("not found: %w", errdefs.ErrInvalidLayer)
@@ -145,6 +146,13 @@ func (a *applier) copyUpFile(dirfd, layer int, p, base string, st *unix.Stat_t,
 	}
 	dst := os.NewFile(uintptr(dfd), p)
 	defer dst.Close()
+	// The new inode may reuse the number of a file that this layer wrote
+	// and removed; its recorded digest is not this file's.
+	var dst0 unix.Stat_t
+	if err := unix.Fstat(dfd, &dst0); err != nil {
+		return &fs.PathError{Op: "fstat", Path: p, Err: err}
+	}
+	a.files.drop(dst0.Dev, dst0.Ino)
 
 	// ReadFrom uses copy_file_range between the two files.
 	if _, err := dst.ReadFrom(src); err != nil {
