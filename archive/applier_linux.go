@@ -4,8 +4,10 @@ import (
 	"archive/tar"
 	"cmp"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"io/fs"
 	"slices"
@@ -53,6 +55,19 @@ type applier struct {
 	// links indexes, per lower layer, the paths of inodes with more than
 	// one link, built when a hard link first needs a copy-up from it.
 	links map[int]map[uint64][]string
+
+	// dirCache holds, by resolved path, the nodes of the directories that
+	// walk went through; see forget for how it stays true.
+	dirCache map[string]node
+	// parentDir is the resolved directory whose O_PATH descriptor
+	// parentDirFD create keeps open across entries, -1 when none is.
+	parentDir   string
+	parentDirFD int
+
+	// files records the digests of the regular files this layer wrote,
+	// and fileHash computes them.
+	files    *FileSums
+	fileHash hash.Hash
 }
 
 // copyBufferSize is the size of the buffer that file content is read into
@@ -61,10 +76,14 @@ const copyBufferSize = 1 << 20
 
 func newApplier(ctx context.Context, root string, cfg applyConfig) (*applier, error) {
 	a := &applier{
-		ctx:     ctx,
-		cfg:     cfg,
-		paths:   map[string]uint8{},
-		pending: map[string]*dirState{},
+		ctx:         ctx,
+		cfg:         cfg,
+		paths:       map[string]uint8{},
+		pending:     map[string]*dirState{},
+		dirCache:    map[string]node{},
+		parentDirFD: -1,
+		files:       &FileSums{m: map[fileID]fileSum{}},
+		fileHash:    sha256.New(),
 	}
 	for _, dir := range append([]string{root}, cfg.lowers...) {
 		fd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
@@ -85,6 +104,10 @@ func newApplier(ctx context.Context, root string, cfg applyConfig) (*applier, er
 }
 
 func (a *applier) close() {
+	if a.parentDirFD >= 0 {
+		unix.Close(a.parentDirFD)
+		a.parentDirFD = -1
+	}
 	for _, fd := range a.layers {
 		unix.Close(fd)
 	}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 
 	"github.com/opencontainers/go-digest"
@@ -27,7 +26,54 @@ type Result struct {
 	// Compression is the compression detected from the stream's magic
 	// bytes.
 	Compression compression.Kind
+	// Files holds the sha256 digest of every regular file that Apply
+	// wrote, computed from the bytes as they were written. It implements
+	// snapshot.FileDigests, so that a snapshotter's commit can skip
+	// reading those files back.
+	Files *FileSums
 }
+
+// FileSums records, by device and inode number, the size and sha256
+// digest of the regular files that one [Apply] wrote. Hard links to a
+// recorded file share its entry. A file that Apply copied up from a lower
+// layer or did not write itself is not recorded.
+type FileSums struct {
+	m map[fileID]fileSum
+}
+
+type fileID struct{ dev, ino uint64 }
+
+type fileSum struct {
+	size int64
+	sum  [32]byte
+}
+
+// FileDigest returns the sha256 digest recorded for the file dev:ino,
+// with ok false when none is or the recorded size differs from size.
+func (f *FileSums) FileDigest(dev, ino uint64, size int64) (sha256 [32]byte, ok bool) {
+	if f == nil {
+		return sha256, false
+	}
+	s, ok := f.m[fileID{dev, ino}]
+	if !ok || s.size != size {
+		return sha256, false
+	}
+	return s.sum, true
+}
+
+// Len returns the number of files recorded.
+func (f *FileSums) Len() int {
+	if f == nil {
+		return 0
+	}
+	return len(f.m)
+}
+
+func (f *FileSums) add(dev, ino uint64, size int64, sum [32]byte) {
+	f.m[fileID{dev, ino}] = fileSum{size: size, sum: sum}
+}
+
+func (f *FileSums) drop(dev, ino uint64) { delete(f.m, fileID{dev, ino}) }
 
 // Apply reads one layer (plain tar, gzip or zstd, detected by magic bytes
 // whatever the media type declares) from r and applies it onto the directory
@@ -72,7 +118,8 @@ func Apply(ctx context.Context, root string, r io.Reader, opts ...ApplyOpt) (Res
 	defer a.close()
 
 	digester := digest.Canonical.Digester()
-	cr := &countingReader{r: stream, h: digester.Hash(), max: cfg.limits.MaxSize}
+	cr := newReadAhead(stream, digester.Hash(), cfg.limits.MaxSize)
+	defer cr.stop()
 	entries, err := a.applyStream(ctx, tar.NewReader(cr))
 	if err != nil {
 		return Result{}, err
@@ -86,11 +133,13 @@ func Apply(ctx context.Context, root string, r io.Reader, opts ...ApplyOpt) (Res
 	if err := a.finish(); err != nil {
 		return Result{}, err
 	}
+	cr.stop()
 	return Result{
 		DiffID:      digester.Digest(),
 		Size:        cr.n,
 		Entries:     entries,
 		Compression: kind,
+		Files:       a.files,
 	}, nil
 }
 
@@ -116,25 +165,6 @@ func (a *applier) applyStream(ctx context.Context, tr *tar.Reader) (int64, error
 			return entries, fmt.Errorf("apply entry %q: %w", hdr.Name, classifyFS(err))
 		}
 	}
-}
-
-// countingReader hashes and counts the uncompressed stream and enforces the
-// size limit while it streams.
-type countingReader struct {
-	r   io.Reader
-	h   hash.Hash
-	n   int64
-	max int64
-}
-
-func (c *countingReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.h.Write(p[:n])
-	c.n += int64(n)
-	if c.n > c.max {
-		return n, limitError("uncompressed size", c.n, c.max)
-	}
-	return n, err
 }
 
 func limitError(what string, got, max int64) error {

@@ -10,6 +10,7 @@ import (
 	"os"
 	"strings"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -26,11 +27,10 @@ func (a *applier) create(hdr *tar.Header, r io.Reader, parentNode node, parent, 
 		return a.createHardlink(hdr, parent, base)
 	}
 
-	fd, err := a.openDir(parent)
+	fd, err := a.parentFD(parent)
 	if err != nil {
 		return err
 	}
-	defer unix.Close(fd)
 	if err := a.touchDir(parent, fd); err != nil {
 		return err
 	}
@@ -40,14 +40,16 @@ func (a *applier) create(hdr *tar.Header, r io.Reader, parentNode node, parent, 
 	if err := a.checkDevice(hdr); err != nil {
 		return err
 	}
-	if err := removeAt(fd, base, p); err != nil {
-		return err
-	}
+	// A lower directory that walk resolved at p is hidden from now on.
+	a.forget(p)
 
 	switch hdr.Typeflag {
 	case tar.TypeSymlink:
-		if err := unix.Symlinkat(hdr.Linkname, fd, base); err != nil {
-			return &fs.PathError{Op: "symlinkat", Path: p, Err: err}
+		err := a.createAt(fd, base, p, "symlinkat", func() error {
+			return unix.Symlinkat(hdr.Linkname, fd, base)
+		})
+		if err != nil {
+			return err
 		}
 		return a.setMetadataAt(fd, p, base, hdr, false)
 	case tar.TypeChar, tar.TypeBlock, tar.TypeFifo:
@@ -59,8 +61,11 @@ func (a *applier) create(hdr *tar.Header, r io.Reader, parentNode node, parent, 
 			mode = unix.S_IFBLK
 		}
 		dev := unix.Mkdev(uint32(hdr.Devmajor), uint32(hdr.Devminor))
-		if err := unix.Mknodat(fd, base, mode|0o600, int(dev)); err != nil {
-			return &fs.PathError{Op: "mknodat", Path: p, Err: err}
+		err := a.createAt(fd, base, p, "mknodat", func() error {
+			return unix.Mknodat(fd, base, mode|0o600, int(dev))
+		})
+		if err != nil {
+			return err
 		}
 		return a.setMetadataAt(fd, p, base, hdr, true)
 	}
@@ -93,8 +98,18 @@ func (a *applier) checkDevice(hdr *tar.Header) error {
 }
 
 func (a *applier) createFile(hdr *tar.Header, r io.Reader, dirfd int, p, base string) (err error) {
+	// The file starts with its final permission bits, so that fchmod is
+	// only needed when the umask, a default ACL or setuid, setgid and
+	// sticky bits make the created mode differ.
 	flags := unix.O_CREAT | unix.O_EXCL | unix.O_WRONLY | unix.O_NOFOLLOW | unix.O_CLOEXEC
-	fd, err := unix.Openat(dirfd, base, flags, 0o600)
+	perm := uint32(hdr.Mode & 0o777)
+	fd, err := unix.Openat(dirfd, base, flags, perm)
+	if err == unix.EEXIST {
+		if err := a.remove(dirfd, base, p); err != nil {
+			return err
+		}
+		fd, err = unix.Openat(dirfd, base, flags, perm)
+	}
 	if err != nil {
 		return &fs.PathError{Op: "openat", Path: p, Err: err}
 	}
@@ -106,23 +121,37 @@ func (a *applier) createFile(hdr *tar.Header, r io.Reader, dirfd int, p, base st
 		}
 	}()
 
-	if err := a.writeContent(fd, p, r, hdr.Size); err != nil {
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return &fs.PathError{Op: "fstat", Path: p, Err: err}
+	}
+	sum, err := a.writeContent(fd, p, r, hdr.Size)
+	if err != nil {
 		return err
 	}
-	if err := a.setMetadataFD(fd, p, hdr); err != nil {
+	if err := a.setMetadataFD(fd, p, hdr, &st); err != nil {
 		return err
 	}
-	if err := unix.Fchmod(fd, uint32(hdr.Mode&0o7777)); err != nil {
-		return &fs.PathError{Op: "fchmod", Path: p, Err: err}
+	if mode := uint32(hdr.Mode & 0o7777); st.Mode&0o7777 != mode {
+		if err := unix.Fchmod(fd, mode); err != nil {
+			return &fs.PathError{Op: "fchmod", Path: p, Err: err}
+		}
 	}
 	atime, mtime := headerTimes(hdr)
-	return setTimesFD(fd, p, atime, mtime)
+	if err := setTimesFD(fd, p, atime, mtime); err != nil {
+		return err
+	}
+	a.files.add(st.Dev, st.Ino, hdr.Size, sum)
+	return nil
 }
 
-// writeContent copies size bytes of r to fd. Blocks of zeros as long as the
-// copy buffer are skipped, which keeps sparse files sparse: archive/tar
-// returns their holes as zeros.
-func (a *applier) writeContent(fd int, p string, r io.Reader, size int64) error {
+// writeContent copies size bytes of r to fd and returns their sha256
+// digest. Blocks of zeros as long as the copy buffer are skipped, which
+// keeps sparse files sparse: archive/tar returns their holes as zeros.
+func (a *applier) writeContent(fd int, p string, r io.Reader, size int64) ([32]byte, error) {
+	var sum [32]byte
+	h := a.fileHash
+	h.Reset()
 	var off int64
 	hole := false
 	for off < size {
@@ -131,19 +160,20 @@ func (a *applier) writeContent(fd int, p string, r io.Reader, size int64) error 
 			if errors.Is(err, io.EOF) {
 				err = io.ErrUnexpectedEOF
 			}
-			return classifyRead("read content", err)
+			return sum, classifyRead("read content", err)
 		}
+		h.Write(chunk)
 		hole = len(chunk) == len(a.buf) && bytes.Equal(chunk, zeroBlock[:])
 		if !hole {
 			if err := pwriteAll(fd, chunk, off); err != nil {
-				return &fs.PathError{Op: "pwrite", Path: p, Err: err}
+				return sum, &fs.PathError{Op: "pwrite", Path: p, Err: err}
 			}
 		}
 		off += int64(len(chunk))
 	}
 	if hole {
 		if err := unix.Ftruncate(fd, size); err != nil {
-			return &fs.PathError{Op: "ftruncate", Path: p, Err: err}
+			return sum, &fs.PathError{Op: "ftruncate", Path: p, Err: err}
 		}
 	}
 
@@ -153,9 +183,10 @@ func (a *applier) writeContent(fd int, p string, r io.Reader, size int64) error 
 		if err == nil {
 			err = errors.New("entry is longer than its size")
 		}
-		return classifyRead("read content", err)
+		return sum, classifyRead("read content", err)
 	}
-	return nil
+	h.Sum(sum[:0])
+	return sum, nil
 }
 
 var zeroBlock [copyBufferSize]byte
@@ -188,6 +219,7 @@ func (a *applier) createDir(hdr *tar.Header, parent node, dirfd int, p, base str
 	existing := upperExists && st.Mode&unix.S_IFMT == unix.S_IFDIR
 
 	if !existing {
+		a.forget(p)
 		merged, err := a.lookup(parent, p)
 		if err != nil {
 			return err
@@ -198,11 +230,11 @@ func (a *applier) createDir(hdr *tar.Header, parent node, dirfd int, p, base str
 		}
 		opaque := lower && (upperExists || !merged.isDir())
 
-		if err := removeAt(dirfd, base, p); err != nil {
+		err = a.createAt(dirfd, base, p, "mkdirat", func() error {
+			return unix.Mkdirat(dirfd, base, 0o700)
+		})
+		if err != nil {
 			return err
-		}
-		if err := unix.Mkdirat(dirfd, base, 0o700); err != nil {
-			return &fs.PathError{Op: "mkdirat", Path: p, Err: err}
 		}
 		if opaque {
 			if err := a.setOpaque(p); err != nil {
@@ -229,12 +261,12 @@ func (a *applier) setDirMetadata(fd int, p string, hdr *tar.Header, existing boo
 			return err
 		}
 	}
-	if err := a.setMetadataFD(fd, p, hdr); err != nil {
-		return err
-	}
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
 		return &fs.PathError{Op: "fstat", Path: p, Err: err}
+	}
+	if err := a.setMetadataFD(fd, p, hdr, &st); err != nil {
+		return err
 	}
 	atime, mtime := headerTimes(hdr)
 	a.pending[p] = &dirState{
@@ -244,13 +276,18 @@ func (a *applier) setDirMetadata(fd int, p string, hdr *tar.Header, existing boo
 }
 
 // setMetadataFD sets the owner and then the xattrs of an open file, in
-// that order because chown clears security.capability.
+// that order because chown clears security.capability. st is the file's
+// status before the change; fchown is skipped when it already has the
+// owner, as a file the applier creates usually does.
 //
 // NOTE: ownership is always applied, so a caller without CAP_CHOWN fails
-// here; there is no rootless mode yet.
-func (a *applier) setMetadataFD(fd int, p string, hdr *tar.Header) error {
-	if err := unix.Fchown(fd, hdr.Uid, hdr.Gid); err != nil {
-		return &fs.PathError{Op: "fchown", Path: p, Err: err}
+// here when the entry's owner is not the caller; there is no rootless mode
+// yet.
+func (a *applier) setMetadataFD(fd int, p string, hdr *tar.Header, st *unix.Stat_t) error {
+	if hdr.Uid < 0 || hdr.Gid < 0 || st.Uid != uint32(hdr.Uid) || st.Gid != uint32(hdr.Gid) {
+		if err := unix.Fchown(fd, hdr.Uid, hdr.Gid); err != nil {
+			return &fs.PathError{Op: "fchown", Path: p, Err: err}
+		}
 	}
 	return a.setXattrs(p, hdr, func(name string, value []byte) error {
 		return unix.Fsetxattr(fd, name, value, 0)
@@ -297,10 +334,15 @@ func timespec(t time.Time) unix.Timespec {
 	return unix.Timespec{Sec: t.Unix(), Nsec: int64(t.Nanosecond())}
 }
 
+// setTimesFD sets the times of the open file fd with utimensat(2) on the
+// descriptor itself (a NULL path), which saves the path walk of the
+// /proc/self/fd link that unix.UtimesNanoAt would need.
 func setTimesFD(fd int, p string, atime, mtime unix.Timespec) error {
-	ts := []unix.Timespec{atime, mtime}
-	if err := unix.UtimesNanoAt(unix.AT_FDCWD, procPath(fd), ts, 0); err != nil {
-		return &fs.PathError{Op: "utimensat", Path: p, Err: err}
+	ts := [2]unix.Timespec{atime, mtime}
+	_, _, errno := unix.Syscall6(unix.SYS_UTIMENSAT, uintptr(fd), 0,
+		uintptr(unsafe.Pointer(&ts[0])), 0, 0, 0)
+	if errno != 0 {
+		return &fs.PathError{Op: "utimensat", Path: p, Err: errno}
 	}
 	return nil
 }
@@ -441,6 +483,30 @@ func listXattrs(path string) (map[string][]byte, error) {
 		}
 	}
 	return xattrs, nil
+}
+
+// createAt calls mk, the system call op that creates base in dirfd, and
+// when base exists, removes it and calls mk once more. Trying first saves
+// an unlinkat on every new name.
+func (a *applier) createAt(dirfd int, base, p, op string, mk func() error) error {
+	err := mk()
+	if err == unix.EEXIST {
+		if err := a.remove(dirfd, base, p); err != nil {
+			return err
+		}
+		err = mk()
+	}
+	if err != nil {
+		return &fs.PathError{Op: op, Path: p, Err: err}
+	}
+	return nil
+}
+
+// remove removes base from dirfd like removeAt and drops what the applier
+// cached about p and the paths below it.
+func (a *applier) remove(dirfd int, base, p string) error {
+	a.forget(p)
+	return removeAt(dirfd, base, p)
 }
 
 // removeAt removes name from dirfd, recursively when it is a directory. A

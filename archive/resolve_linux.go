@@ -165,10 +165,14 @@ func (a *applier) walk(p string, create bool) (string, node, error) {
 		}
 
 		child := joinName(cur, c)
-		cn, err := a.lookup(n, child)
-		if err != nil {
-			return "", node{}, err
+		cn, cached := a.dirCache[child]
+		if !cached {
+			var err error
+			if cn, err = a.lookup(n, child); err != nil {
+				return "", node{}, err
+			}
 		}
+		var err error
 		switch {
 		case cn.isSymlink():
 			links++
@@ -201,10 +205,58 @@ func (a *applier) walk(p string, create bool) (string, node, error) {
 				return "", node{}, err
 			}
 		}
+		a.dirCache[child] = cn
 		stack = append(stack, frame{cur, n})
 		cur, n = child, cn
 	}
 	return cur, n, nil
+}
+
+// forget drops the cached nodes of p and of the paths below it, and the
+// cached descriptor of the directory that create last used when it is p
+// or below p. Every change that removes, replaces, hides or makes opaque
+// the directory at p calls it. A path is cached only after all its
+// ancestors are, so a p that is not cached has nothing cached below it.
+func (a *applier) forget(p string) {
+	if a.parentDirFD >= 0 && (p == "" || a.parentDir == p ||
+		strings.HasPrefix(a.parentDir, p+"/")) {
+		unix.Close(a.parentDirFD)
+		a.parentDirFD = -1
+	}
+	if p == "" {
+		clear(a.dirCache)
+		return
+	}
+	if _, ok := a.dirCache[p]; !ok {
+		return
+	}
+	delete(a.dirCache, p)
+	// NOTE: this scans the whole cache, which is only slow for a layer
+	// that replaces many directories that it resolved before.
+	prefix := p + "/"
+	for q := range a.dirCache {
+		if strings.HasPrefix(q, prefix) {
+			delete(a.dirCache, q)
+		}
+	}
+}
+
+// parentFD returns an O_PATH descriptor of the resolved directory p, which
+// stays open until the applier opens another one or forgets p. The caller
+// must not close it.
+func (a *applier) parentFD(p string) (int, error) {
+	if a.parentDirFD >= 0 && a.parentDir == p {
+		return a.parentDirFD, nil
+	}
+	fd, err := a.openDir(p)
+	if err != nil {
+		return -1, err
+	}
+	if a.parentDirFD >= 0 {
+		unix.Close(a.parentDirFD)
+	}
+	a.parentDir, a.parentDirFD = p, fd
+	return fd, nil
 }
 
 // pathChunk bounds the length of one path handed to openat2, below
@@ -268,16 +320,14 @@ func (a *applier) mkdirImplied(parent node, dir, name string) (node, error) {
 	if err := a.touchDir(dir, fd); err != nil {
 		return node{}, err
 	}
-	if err := removeAt(fd, name, p); err != nil {
-		return node{}, err
-	}
 	opaque, err := a.lowerHas(parent, p)
 	if err != nil {
 		return node{}, err
 	}
 
-	if err := unix.Mkdirat(fd, name, 0o700); err != nil {
-		return node{}, &fs.PathError{Op: "mkdirat", Path: p, Err: err}
+	err = a.createAt(fd, name, p, "mkdirat", func() error { return unix.Mkdirat(fd, name, 0o700) })
+	if err != nil {
+		return node{}, err
 	}
 	if err := unix.Fchmodat(fd, name, 0o755, 0); err != nil {
 		return node{}, &fs.PathError{Op: "fchmodat", Path: p, Err: err}
@@ -385,6 +435,8 @@ func copyOwnerAndXattrs(fd int, p string, st *unix.Stat_t, xattrs map[string][]b
 }
 
 func (a *applier) setOpaque(p string) error {
+	// The directories below p no longer merge with the lowers.
+	a.forget(p)
 	fd, err := a.openPath(p, unix.O_RDONLY|unix.O_DIRECTORY)
 	if err != nil {
 		return err

@@ -105,6 +105,7 @@ func (a *applier) hide(parent string, parentNode node, name string) error {
 	if err := a.touchDir(parent, fd); err != nil {
 		return err
 	}
+	a.forget(p)
 	if err := unix.Mknodat(fd, name, unix.S_IFCHR, 0); err != nil {
 		return &fs.PathError{Op: "mknodat whiteout", Path: p, Err: err}
 	}
@@ -179,7 +180,7 @@ func (a *applier) removeChild(dir, name string) error {
 	if err := a.touchDir(dir, fd); err != nil {
 		return err
 	}
-	return removeAt(fd, name, joinName(dir, name))
+	return a.remove(fd, name, joinName(dir, name))
 }
 
 // childNames lists the names in directory p across the layers that merge

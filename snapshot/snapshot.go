@@ -135,3 +135,21 @@ type Snapshotter interface {
 	// Close releases the snapshotter's resources.
 	Close() error
 }
+
+// FileDigests looks up the content digest of a regular file that the
+// writer of a snapshot computed while it wrote the file, so that Commit
+// need not read the file again. A file is named by its device and inode
+// numbers and its size; ok is false for a file the writer did not record,
+// which Commit then reads and hashes itself.
+type FileDigests interface {
+	FileDigest(dev, ino uint64, size int64) (sha256 [32]byte, ok bool)
+}
+
+// DigestCommitter is a [Snapshotter] whose Commit can take the digests of
+// the files written into the active snapshot. CommitDigests is Commit,
+// with digests used for the manifest of the committed snapshot in place
+// of reading back the files that digests names. The caller must not have
+// changed those files after it recorded their digests.
+type DigestCommitter interface {
+	CommitDigests(ctx context.Context, name, key string, digests FileDigests, opts ...Opt) error
+}

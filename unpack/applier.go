@@ -12,6 +12,7 @@ import (
 	"github.com/strata-containers/strata/content"
 	"github.com/strata-containers/strata/errdefs"
 	"github.com/strata-containers/strata/mount"
+	"github.com/strata-containers/strata/snapshot"
 )
 
 // Applier applies one layer blob onto an active snapshot.
@@ -22,6 +23,17 @@ type Applier interface {
 	Apply(ctx context.Context, desc ocispec.Descriptor, mounts []mount.Mount, progress func(int64)) (digest.Digest, error)
 }
 
+// DigestApplier is an [Applier] that also returns the digests of the
+// regular files it wrote, which ApplyLayers hands to a
+// [snapshot.DigestCommitter] so that its commit need not read them back.
+type DigestApplier interface {
+	Applier
+	// ApplyDigests is Apply, returning also the digests of the files it
+	// wrote.
+	ApplyDigests(ctx context.Context, desc ocispec.Descriptor, mounts []mount.Mount,
+		progress func(int64)) (digest.Digest, snapshot.FileDigests, error)
+}
+
 // NewApplier returns an [Applier] that reads layer blobs from p and writes
 // them without mounting anything: into the upper directory of an overlay
 // snapshot, with its lower directories as the view below, or into the
@@ -30,20 +42,29 @@ func NewApplier(p content.Provider, opts ...archive.ApplyOpt) Applier {
 	return &fsApplier{provider: p, opts: opts}
 }
 
+var _ DigestApplier = (*fsApplier)(nil)
+
 type fsApplier struct {
 	provider content.Provider
 	opts     []archive.ApplyOpt
 }
 
 func (a *fsApplier) Apply(ctx context.Context, desc ocispec.Descriptor, mounts []mount.Mount, progress func(int64)) (digest.Digest, error) {
+	dgst, _, err := a.ApplyDigests(ctx, desc, mounts, progress)
+	return dgst, err
+}
+
+func (a *fsApplier) ApplyDigests(ctx context.Context, desc ocispec.Descriptor, mounts []mount.Mount,
+	progress func(int64),
+) (digest.Digest, snapshot.FileDigests, error) {
 	root, lowers, err := applyTarget(mounts)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 
 	ra, err := a.provider.ReaderAt(ctx, desc)
 	if err != nil {
-		return "", fmt.Errorf("open blob: %w", err)
+		return "", nil, fmt.Errorf("open blob: %w", err)
 	}
 	defer ra.Close()
 
@@ -54,9 +75,9 @@ func (a *fsApplier) Apply(ctx context.Context, desc ocispec.Descriptor, mounts [
 	}
 	res, err := archive.Apply(ctx, root, r, opts...)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
-	return res.DiffID, nil
+	return res.DiffID, res.Files, nil
 }
 
 // applyTarget finds the directory to write into, and for overlay the lower

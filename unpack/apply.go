@@ -15,6 +15,7 @@ import (
 	"github.com/strata-containers/strata/errdefs"
 	"github.com/strata-containers/strata/identity"
 	"github.com/strata-containers/strata/log"
+	"github.com/strata-containers/strata/mount"
 	"github.com/strata-containers/strata/snapshot"
 )
 
@@ -180,7 +181,7 @@ func applyLayer(ctx context.Context, sn snapshot.Snapshotter, a Applier, l Layer
 	}()
 
 	start := time.Now()
-	diffID, err := a.Apply(ctx, l.Blob, mounts, func(n int64) {
+	diffID, digests, err := apply(ctx, a, l.Blob, mounts, func(n int64) {
 		killPoint("apply")
 		p.Bytes = n
 		cfg.progress(p)
@@ -196,7 +197,7 @@ func applyLayer(ctx context.Context, sn snapshot.Snapshotter, a Applier, l Layer
 	killPoint("applied")
 
 	// The committed snapshot keeps none of the extraction's labels.
-	err = sn.Commit(ctx, chainID, key)
+	err = commit(ctx, sn, chainID, key, digests)
 	if errors.Is(err, errdefs.ErrAlreadyExists) {
 		// Another unpacker committed the same chain while this one worked;
 		// its snapshot is as good as ours.
@@ -210,6 +211,29 @@ func applyLayer(ctx context.Context, sn snapshot.Snapshotter, a Applier, l Layer
 	killPoint("committed")
 	logger.Debug("layer applied", "duration", time.Since(start))
 	return true, nil
+}
+
+// apply applies desc with a, asking a [DigestApplier] for the digests of
+// the files it wrote.
+func apply(ctx context.Context, a Applier, desc ocispec.Descriptor, mounts []mount.Mount,
+	progress func(int64),
+) (digest.Digest, snapshot.FileDigests, error) {
+	if da, ok := a.(DigestApplier); ok {
+		return da.ApplyDigests(ctx, desc, mounts, progress)
+	}
+	dgst, err := a.Apply(ctx, desc, mounts, progress)
+	return dgst, nil, err
+}
+
+// commit commits key as name, handing digests to a
+// [snapshot.DigestCommitter].
+func commit(ctx context.Context, sn snapshot.Snapshotter, name, key string,
+	digests snapshot.FileDigests,
+) error {
+	if dc, ok := sn.(snapshot.DigestCommitter); ok && digests != nil {
+		return dc.CommitDigests(ctx, name, key, digests)
+	}
+	return sn.Commit(ctx, name, key)
 }
 
 // removeLeftovers removes the extraction snapshots for chainID. The caller

@@ -79,7 +79,10 @@ type Snapshotter struct {
 	config config
 }
 
-var _ snapshot.Snapshotter = (*Snapshotter)(nil)
+var (
+	_ snapshot.Snapshotter     = (*Snapshotter)(nil)
+	_ snapshot.DigestCommitter = (*Snapshotter)(nil)
+)
 
 // New returns a Snapshotter on root, creating root when needed. It removes
 // leftovers of crashed processes and checks that the kernel mounts overlay
@@ -184,6 +187,21 @@ func (s *Snapshotter) View(ctx context.Context, key, parent string,
 // Commit turns the active snapshot key into the committed snapshot name,
 // recording the disk usage of its upper directory.
 func (s *Snapshotter) Commit(ctx context.Context, name, key string, opts ...snapshot.Opt) error {
+	return s.commit(ctx, name, key, nil, opts)
+}
+
+// CommitDigests is [Snapshotter.Commit] with the digests of the files
+// that the caller wrote into the snapshot, which the manifest takes
+// instead of reading those files back.
+func (s *Snapshotter) CommitDigests(ctx context.Context, name, key string,
+	digests snapshot.FileDigests, opts ...snapshot.Opt,
+) error {
+	return s.commit(ctx, name, key, digests, opts)
+}
+
+func (s *Snapshotter) commit(ctx context.Context, name, key string,
+	digests snapshot.FileDigests, opts []snapshot.Opt,
+) error {
 	var sn storage.Snapshot
 	err := s.ms.View(ctx, func(ctx context.Context) error {
 		var err error
@@ -200,7 +218,7 @@ func (s *Snapshotter) Commit(ctx context.Context, name, key string, opts ...snap
 
 	// The manifest and, unless WithSync(false), the data reach the disk
 	// before the record that commits them.
-	usage, err := storage.Seal(ctx, s.dirs.Path(sn.ID), s.config.sync)
+	usage, err := storage.SealDigests(ctx, s.dirs.Path(sn.ID), s.config.sync, digests)
 	if err != nil {
 		return fmt.Errorf("commit snapshot %s: %w", key, err)
 	}

@@ -11,9 +11,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -44,25 +44,30 @@ type ManifestEntry struct {
 // holds dir with syncfs(2), so that the data reaches the disk before the
 // record that commits it.
 func Seal(ctx context.Context, dir string, sync bool) (snapshot.Usage, error) {
+	return SealDigests(ctx, dir, sync, nil)
+}
+
+// SealDigests is [Seal] for a tree whose writer recorded the digests of
+// the files it wrote. A regular file for which digests returns a digest,
+// looked up by device, inode and size, is not read again. digests may be
+// nil.
+func SealDigests(ctx context.Context, dir string, sync bool, digests snapshot.FileDigests,
+) (snapshot.Usage, error) {
 	tree := filepath.Join(dir, "fs")
 	start := time.Now()
-	if err := writeManifest(ctx, tree, filepath.Join(dir, ManifestName)); err != nil {
+	m, err := writeManifest(ctx, tree, filepath.Join(dir, ManifestName), digests)
+	if err != nil {
 		return snapshot.Usage{}, wrapNoSpace(err)
 	}
 	hashed := time.Now()
-	usage, err := DiskUsage(ctx, tree)
-	if err != nil {
-		return snapshot.Usage{}, err
-	}
-	measured := time.Now()
 	if sync {
 		if err := syncFS(dir); err != nil {
 			return snapshot.Usage{}, wrapNoSpace(err)
 		}
 	}
 	log.G(ctx).Debug("seal snapshot", "path", dir, "manifest", hashed.Sub(start),
-		"usage", measured.Sub(hashed), "sync", time.Since(measured))
-	return usage, nil
+		"files", m.files, "hashed", m.hashed, "sync", time.Since(hashed))
+	return m.usage, nil
 }
 
 func syncFS(dir string) error {
@@ -77,64 +82,165 @@ func syncFS(dir string) error {
 	return nil
 }
 
-func writeManifest(ctx context.Context, tree, path string) (err error) {
+type inode struct{ dev, ino uint64 }
+
+// manifestWriter walks a tree once for both its manifest and its disk
+// usage, which counts what [DiskUsage] counts.
+type manifestWriter struct {
+	ctx     context.Context
+	w       *bufio.Writer
+	digests snapshot.FileDigests
+	// links maps a file with several links to its digest, so that a hard
+	// link group is hashed once and counted once.
+	links  map[inode]string
+	buf    []byte
+	usage  snapshot.Usage
+	files  int
+	hashed int
+}
+
+func writeManifest(ctx context.Context, tree, path string, digests snapshot.FileDigests,
+) (_ *manifestWriter, err error) {
 	tmp := path + ".tmp"
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
-		return fmt.Errorf("write manifest: %w", err)
+		return nil, fmt.Errorf("write manifest: %w", err)
 	}
 	defer func() {
 		if err != nil {
 			_ = os.Remove(tmp)
 		}
 	}()
-	w := bufio.NewWriter(f)
-	fmt.Fprintln(w, manifestHeader)
-	type inode struct{ dev, ino uint64 }
-	links := map[inode]string{}
-	buf := make([]byte, 1<<20)
-	err = filepath.WalkDir(tree, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if !d.Type().IsRegular() {
-			return ctx.Err()
-		}
-		fi, err := d.Info()
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(tree, p)
-		// A hard link group is hashed once.
-		var dgst string
-		st, _ := fi.Sys().(*syscall.Stat_t)
-		if st != nil && st.Nlink > 1 {
-			dgst = links[inode{uint64(st.Dev), st.Ino}]
-		}
-		if dgst == "" {
-			if dgst, err = hashFile(p, buf); err != nil {
-				return err
-			}
-			if st != nil && st.Nlink > 1 {
-				links[inode{uint64(st.Dev), st.Ino}] = dgst
-			}
-		}
-		_, err = fmt.Fprintf(w, "%d %s %s\n", fi.Size(), dgst, strconv.Quote(rel))
-		return err
-	})
+	m := &manifestWriter{
+		ctx: ctx, w: bufio.NewWriter(f), digests: digests,
+		links: map[inode]string{}, buf: make([]byte, 1<<20),
+	}
+	fmt.Fprintln(m.w, manifestHeader)
+	err = m.walkRoot(tree)
 	if err == nil {
-		err = w.Flush()
+		err = m.w.Flush()
 	}
 	if cerr := f.Close(); cerr != nil && err == nil {
 		err = cerr
 	}
 	if err != nil {
-		return fmt.Errorf("write manifest of %s: %w", tree, err)
+		return nil, fmt.Errorf("write manifest of %s: %w", tree, err)
 	}
 	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("write manifest: %w", err)
+		return nil, fmt.Errorf("write manifest: %w", err)
+	}
+	return m, nil
+}
+
+func (m *manifestWriter) walkRoot(tree string) error {
+	fd, err := unix.Open(tree, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return &fs.PathError{Op: "open", Path: tree, Err: err}
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		unix.Close(fd)
+		return &fs.PathError{Op: "fstat", Path: tree, Err: err}
+	}
+	m.count(&st)
+	return m.walkDir(fd, tree, "")
+}
+
+// walkDir adds the entries of the directory fd, at rel below the tree,
+// in the order of filepath.WalkDir, and closes fd. Entries are opened
+// relative to their directory, so depth is not limited by PATH_MAX.
+func (m *manifestWriter) walkDir(fd int, tree, rel string) error {
+	dir := os.NewFile(uintptr(fd), filepath.Join(tree, rel))
+	defer dir.Close()
+	names, err := dir.Readdirnames(-1)
+	if err != nil {
+		return err
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		if err := m.ctx.Err(); err != nil {
+			return err
+		}
+		child := name
+		if rel != "" {
+			child = rel + "/" + name
+		}
+		var st unix.Stat_t
+		if err := unix.Fstatat(fd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			return &fs.PathError{Op: "fstatat", Path: filepath.Join(tree, child), Err: err}
+		}
+		switch st.Mode & unix.S_IFMT {
+		case unix.S_IFDIR:
+			m.count(&st)
+			cfd, err := unix.Openat(fd, name,
+				unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+			if err != nil {
+				return &fs.PathError{Op: "openat", Path: filepath.Join(tree, child), Err: err}
+			}
+			if err := m.walkDir(cfd, tree, child); err != nil {
+				return err
+			}
+		case unix.S_IFREG:
+			if err := m.addFile(fd, tree, name, child, &st); err != nil {
+				return err
+			}
+		default:
+			m.count(&st)
+		}
 	}
 	return nil
+}
+
+// count adds st to the usage unless it is a further link of a file
+// counted already.
+func (m *manifestWriter) count(st *unix.Stat_t) {
+	if st.Mode&unix.S_IFMT != unix.S_IFDIR && st.Nlink > 1 {
+		k := inode{dev: st.Dev, ino: st.Ino}
+		if _, dup := m.links[k]; dup {
+			return
+		}
+		m.links[k] = ""
+	}
+	m.usage.Inodes++
+	m.usage.Size += st.Blocks * 512
+}
+
+func (m *manifestWriter) addFile(dirfd int, tree, name, rel string, st *unix.Stat_t) error {
+	k := inode{dev: st.Dev, ino: st.Ino}
+	dgst := m.links[k]
+	m.count(st)
+	if dgst == "" && m.digests != nil {
+		if sum, ok := m.digests.FileDigest(st.Dev, st.Ino, st.Size); ok {
+			dgst = "sha256:" + hex.EncodeToString(sum[:])
+		}
+	}
+	if dgst == "" {
+		fd, err := unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return &fs.PathError{Op: "openat", Path: filepath.Join(tree, rel), Err: err}
+		}
+		f := os.NewFile(uintptr(fd), filepath.Join(tree, rel))
+		dgst, err = hashReader(f, m.buf)
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("hash %s: %w", f.Name(), err)
+		}
+		m.hashed++
+	}
+	if st.Nlink > 1 {
+		m.links[k] = dgst
+	}
+	m.files++
+	_, err := fmt.Fprintf(m.w, "%d %s %s\n", st.Size, dgst, strconv.Quote(rel))
+	return err
+}
+
+func hashReader(r io.Reader, buf []byte) (string, error) {
+	h := sha256.New()
+	if _, err := io.CopyBuffer(h, r, buf); err != nil {
+		return "", err
+	}
+	return "sha256:" + hex.EncodeToString(h.Sum(nil)), nil
 }
 
 func hashFile(path string, buf []byte) (string, error) {
