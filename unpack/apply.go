@@ -68,6 +68,12 @@ func ApplyLayers(ctx context.Context, sn snapshot.Snapshotter, a Applier, layers
 		if err := l.DiffID.Validate(); err != nil {
 			return "", fmt.Errorf("apply layer %s: invalid diff ID %q: %w", l.Blob.Digest, l.DiffID, errdefs.ErrInvalidArgument)
 		}
+		if alg := l.DiffID.Algorithm(); alg != digest.SHA256 {
+			// The applier hashes with sha256; comparing its digest with a
+			// diff ID of another algorithm would always fail as a mismatch.
+			return "", fmt.Errorf("apply layer %s: diff ID %s uses %s, and strata computes sha256 diff IDs only: %w",
+				l.Blob.Digest, l.DiffID, alg, errdefs.ErrUnsupported)
+		}
 		diffIDs[i] = l.DiffID
 	}
 	chainIDs := identity.ChainIDs(diffIDs)

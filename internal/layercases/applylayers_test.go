@@ -8,6 +8,7 @@ import (
 	"github.com/strata-containers/strata/archive/tartest"
 	"github.com/strata-containers/strata/internal/fstree"
 	"github.com/strata-containers/strata/internal/testutil"
+	"github.com/strata-containers/strata/snapshot/storage"
 )
 
 // TestApplyLayersCases runs every case through unpack.ApplyLayers on the
@@ -66,17 +67,18 @@ func runCase(t *testing.T, tc Case) {
 	compareSnapshotters(t, trees, setsRootTimes(entries))
 }
 
-// compareSnapshotters fails t when the overlayfs and native trees differ.
-// Without a root entry in any layer, the root's mtime is the time the
-// base snapshot was created, which differs between any two unpacks, so it
-// is left out.
+// compareSnapshotters fails t when the overlayfs and native trees differ,
+// root times included. Without a root entry in any layer, the root must
+// keep the fixed time a base snapshot starts with, so that two unpacks of
+// one image agree.
 func compareSnapshotters(t *testing.T, trees map[string][]fstree.Entry, rootTimes bool) {
 	t.Helper()
 	if !rootTimes {
-		for _, tree := range trees {
-			for i := range tree {
-				if tree[i].Path == "." {
-					tree[i].ModTime = 0
+		for name, tree := range trees {
+			for _, e := range tree {
+				if e.Path == "." && e.ModTime != storage.RootTime.UnixNano() {
+					t.Errorf("%s: root mtime %d, want the base snapshot's %d",
+						name, e.ModTime, storage.RootTime.UnixNano())
 				}
 			}
 		}

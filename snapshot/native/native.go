@@ -259,7 +259,7 @@ func (s *Snapshotter) create(ctx context.Context, kind snapshot.Kind, key, paren
 	}
 	defer st.Close(ctx)
 
-	if err := os.Mkdir(filepath.Join(st.Path(), "fs"), 0o755); err != nil {
+	if err := storage.MakeRoot(filepath.Join(st.Path(), "fs")); err != nil {
 		return nil, fmt.Errorf("create snapshot %s: %w", key, err)
 	}
 	var sn storage.Snapshot

@@ -275,7 +275,7 @@ func (s *Snapshotter) create(ctx context.Context, kind snapshot.Kind, key, paren
 	defer st.Close(ctx)
 
 	upper := filepath.Join(st.Path(), "fs")
-	if err := os.Mkdir(upper, 0o755); err != nil {
+	if err := storage.MakeRoot(upper); err != nil {
 		return nil, fmt.Errorf("create snapshot %s: %w", key, err)
 	}
 	if kind == snapshot.KindActive {

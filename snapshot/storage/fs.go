@@ -8,9 +8,26 @@ import (
 	"os"
 	"path/filepath"
 	"syscall"
+	"time"
 
 	"github.com/strata-containers/strata/snapshot"
 )
+
+// RootTime is the access and modification time that [MakeRoot] gives the
+// root directory of a snapshot with no parent. A layer's "./" entry sets
+// its own; without one, a fixed time makes every unpack of an image, on
+// either snapshotter, give the same tree.
+var RootTime = time.Unix(0, 0)
+
+// MakeRoot creates the directory that holds a snapshot's files, mode 0755,
+// with [RootTime] as its times. A snapshot with a parent then takes the
+// parent root's metadata over.
+func MakeRoot(path string) error {
+	if err := os.Mkdir(path, 0o755); err != nil {
+		return err
+	}
+	return os.Chtimes(path, RootTime, RootTime)
+}
 
 // RemoveAll removes path and everything under it. Directories that deny
 // their owner access, such as mode 0000 or 0500 ones that an unprivileged
