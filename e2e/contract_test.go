@@ -261,3 +261,63 @@ func TestCLIContract(t *testing.T) {
 		t.Errorf("unknown verb: exit %d, want 2", res.code)
 	}
 }
+
+// TestUmountLeavesOtherMounts checks that umount undoes only what mount
+// did: a tmpfs under the strata mount makes it fail as busy and survives,
+// and a tmpfs that was at the target before survives the umount.
+func TestUmountLeavesOtherMounts(t *testing.T) {
+	testutil.RequiresRoot(t)
+	src := testimages.Path(t, "busybox")
+	root := t.TempDir()
+	mustStrata(t, "--root", root, "import", "--name", "bb", src)
+
+	target := testutil.TempDir(t)
+	tmpfs := func(dir string) {
+		t.Helper()
+		if out, err := exec.Command("mount", "-t", "tmpfs", "strata-e2e", dir).CombinedOutput(); err != nil {
+			t.Fatalf("mount tmpfs on %s: %v\n%s", dir, err, out)
+		}
+	}
+	tmpfs(target)
+	if err := os.WriteFile(filepath.Join(target, "mine"), []byte("mine"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	mustStrata(t, "--root", root, "mount", "bb", target)
+	tmpfs(filepath.Join(target, "tmp"))
+	res := strata(t, "--root", root, "umount", target)
+	if res.code != 1 || !strings.Contains(res.stderr, "busy") {
+		t.Errorf("umount with a file system below: exit %d, %q; want exit 1 saying busy", res.code, res.stderr)
+	}
+	if out, err := exec.Command("umount", filepath.Join(target, "tmp")).CombinedOutput(); err != nil {
+		t.Fatalf("umount the tmpfs below the strata mount: %v\n%s", err, out)
+	}
+
+	mustStrata(t, "--root", root, "umount", target)
+	if got, err := os.ReadFile(filepath.Join(target, "mine")); err != nil || string(got) != "mine" {
+		t.Errorf("after umount, the tmpfs that was there first: read mine = %q, %v", got, err)
+	}
+	if out, err := exec.Command("umount", target).CombinedOutput(); err != nil {
+		t.Errorf("unmount the first tmpfs: %v\n%s", err, out)
+	}
+}
+
+// TestShortNames checks that an imported busybox:latest is found as
+// busybox, and that a wrong --snapshotter is a usage error.
+func TestShortNames(t *testing.T) {
+	testutil.RequiresRoot(t)
+	src := testimages.Path(t, "busybox")
+	root := t.TempDir()
+	mustStrata(t, "--root", root, "import", "--name", "busybox:latest", src)
+	full := lastLine(mustStrata(t, "--root", root, "unpack", "busybox:latest"))
+	if short := lastLine(mustStrata(t, "--root", root, "unpack", "busybox")); short != full {
+		t.Errorf("unpack busybox printed %s, want %s as for busybox:latest", short, full)
+	}
+	if res := strata(t, "--root", root, "unpack", "busybox:1"); res.code != 1 ||
+		!strings.Contains(res.stderr, "strata images") {
+		t.Errorf("unpack of a missing tag: exit %d, %q", res.code, res.stderr)
+	}
+	if res := strata(t, "--root", root, "--snapshotter", "foo", "images"); res.code != 2 {
+		t.Errorf("--snapshotter foo: exit %d, want 2: %s", res.code, res.stderr)
+	}
+}

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"path/filepath"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/strata-containers/strata/errdefs"
 	"github.com/strata-containers/strata/log"
 	"github.com/strata-containers/strata/mount"
@@ -48,7 +50,7 @@ func (s *Store) Mount(ctx context.Context, name, target string, rw bool) (err er
 		mounts, err = sn.View(ctx, key, chainID.String(), labels)
 	}
 	if errors.Is(err, errdefs.ErrAlreadyExists) {
-		return fmt.Errorf("mount %s on %s: a strata mount is already there, unmount it first: %w", name, target, err)
+		return fmt.Errorf("mount %s on %s: a strata mount is already there: %w", name, target, err)
 	}
 	if err != nil {
 		return fmt.Errorf("mount %s on %s: %w", name, target, err)
@@ -87,7 +89,7 @@ func (s *Store) Unmount(ctx context.Context, target string) error {
 		} else if err != nil {
 			return fmt.Errorf("unmount %s: %w", target, err)
 		}
-		if err := mount.UnmountAll(target); err != nil {
+		if err := unmountOwn(ctx, sn, key, target); err != nil {
 			return fmt.Errorf("unmount %s: %w", target, err)
 		}
 		if err := sn.Remove(ctx, key); err != nil {
@@ -96,4 +98,29 @@ func (s *Store) Unmount(ctx context.Context, target string) error {
 		return nil
 	}
 	return fmt.Errorf("unmount %s: no strata mount there: %w", target, errdefs.ErrNotFound)
+}
+
+// unmountOwn undoes the mounts that Mount made at target for the snapshot
+// key, one unmount(2) for each, and nothing else: a file system mounted
+// below target makes it fail as busy rather than vanish with it, and one
+// mounted over target before Mount ran stays. A target that is no longer a
+// mount point was unmounted by hand, which is no error.
+func unmountOwn(ctx context.Context, sn snapshot.Snapshotter, key, target string) error {
+	mounts, err := sn.Mounts(ctx, key)
+	if err != nil {
+		return err
+	}
+	for range mounts {
+		err := mount.Unmount(target, 0)
+		switch {
+		case errors.Is(err, unix.EINVAL):
+			return nil
+		case errors.Is(err, unix.EBUSY):
+			return fmt.Errorf("target is busy: a process uses it or a file system is mounted "+
+				"below it; unmount that first: %w", errdefs.ErrFailedPrecondition)
+		case err != nil:
+			return err
+		}
+	}
+	return nil
 }

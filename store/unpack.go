@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/opencontainers/go-digest"
 
@@ -26,25 +28,60 @@ func (s *Store) Import(ctx context.Context, path, name string) ([]image.Image, e
 	return importer.Import(ctx, s.content, s.images, path, opts...)
 }
 
+// ErrImageNotFound is the class of the error that Resolve, Unpack and Mount
+// return when no image has the name given. It wraps errdefs.ErrNotFound,
+// which a missing blob of an existing image also wraps.
+var ErrImageNotFound = fmt.Errorf("image %w", errdefs.ErrNotFound)
+
 // Resolve returns the manifest, config and layers of the image name. A name
-// not stored as typed is looked up again as a full registry reference.
+// not stored as typed is looked up again with ":latest" added when it has
+// no tag, then as a full registry reference.
 func (s *Store) Resolve(ctx context.Context, name string) (oci.Image, error) {
 	img, err := s.images.Get(ctx, name)
-	if full := remote.NormalizeName(name); errors.Is(err, errdefs.ErrNotFound) && full != name {
-		// A pulled image is stored under its full reference, and people
-		// type the short one: alpine for docker.io/library/alpine:latest.
-		if fullImg, ferr := s.images.Get(ctx, full); ferr == nil {
-			img, err = fullImg, nil
+	if errors.Is(err, errdefs.ErrNotFound) {
+		// People type short names: busybox for an imported busybox:latest,
+		// alpine for a pulled docker.io/library/alpine:latest.
+		for _, alt := range alternativeNames(name) {
+			if altImg, aerr := s.images.Get(ctx, alt); aerr == nil {
+				img, err = altImg, nil
+				break
+			}
 		}
 	}
 	if err != nil {
-		return oci.Image{}, err
+		return oci.Image{}, fmt.Errorf("%w: %w", ErrImageNotFound, err)
 	}
 	resolved, err := oci.Resolve(ctx, s.content, img.Target)
 	if err != nil {
 		return oci.Image{}, fmt.Errorf("resolve image %s: %w", name, err)
 	}
 	return resolved, nil
+}
+
+// alternativeNames returns the names that Resolve tries for name when no
+// image has that name: name with ":latest" when it has neither tag nor
+// digest, then the full registry reference it stands for, with and without
+// that tag.
+func alternativeNames(name string) []string {
+	var alts []string
+	if !hasTagOrDigest(name) {
+		alts = append(alts, name+":latest")
+	}
+	for _, n := range []string{name, name + ":latest"} {
+		if full := remote.NormalizeName(n); full != n && !slices.Contains(alts, full) {
+			alts = append(alts, full)
+		}
+	}
+	return alts
+}
+
+// hasTagOrDigest reports whether the last path component of name carries a
+// tag or the name a digest.
+func hasTagOrDigest(name string) bool {
+	if strings.Contains(name, "@") {
+		return true
+	}
+	return strings.Contains(name[strings.LastIndex(name, "/")+1:], ":")
 }
 
 // Unpack applies the layers of the image name onto the store's snapshotter
@@ -65,7 +102,8 @@ func (s *Store) Unpack(ctx context.Context, name string, opts ...unpack.Opt) (di
 	for i, l := range resolved.Layers {
 		layers[i] = unpack.Layer{Blob: l.Descriptor, DiffID: l.DiffID}
 	}
-	opts = append([]unpack.Opt{unpack.WithLocker(s.locker)}, opts...)
+	opts = append([]unpack.Opt{unpack.WithLocker(s.locker),
+		unpack.WithMaxParallel(s.cfg.maxParallel)}, opts...)
 	chainID, err := unpack.ApplyLayers(ctx, sn, unpack.NewApplier(s.content), layers, opts...)
 	if err != nil {
 		return "", fmt.Errorf("unpack %s: %w", name, err)

@@ -14,6 +14,9 @@ import (
 type errUnhealthy struct{ remaining int }
 
 func (e errUnhealthy) Error() string {
+	if e.remaining == 1 {
+		return "check found 1 problem that remains"
+	}
 	return fmt.Sprintf("check found %d problems that remain", e.remaining)
 }
 
@@ -61,20 +64,29 @@ change; --json is stable.`,
 			if err != nil {
 				return err
 			}
-			remaining := 0
+			remaining, repairable := 0, 0
 			for _, p := range rep.Problems {
-				if !p.Repaired {
-					remaining++
+				if p.Repaired {
+					continue
+				}
+				remaining++
+				// --repair cannot bring back a missing blob: only a new
+				// import can.
+				if p.Kind != store.ProblemMissingBlob {
+					repairable++
 				}
 			}
-			if remaining > 0 {
-				hint := "run 'strata check --repair'"
-				if repair {
-					hint = "see the details above"
-				}
-				return withHint(errUnhealthy{remaining}, hint)
+			if remaining == 0 {
+				return nil
 			}
-			return nil
+			hint := "see the details above"
+			switch {
+			case !repair && repairable > 0:
+				hint = "run 'strata check --repair'"
+			case repairable == 0:
+				hint = "import the images with missing blobs again"
+			}
+			return withHint(errUnhealthy{remaining}, hint)
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON instead of a table")

@@ -5,6 +5,7 @@ import (
 	"os"
 
 	"github.com/strata-containers/strata/errdefs"
+	"github.com/strata-containers/strata/store"
 )
 
 // hintedError carries advice on what to do about an error, printed after it.
@@ -24,6 +25,18 @@ func withHint(err error, hint string) error {
 	return hintedError{err: err, hint: hint}
 }
 
+// imageHint attaches advice to an error of a verb that resolves an image
+// by name: whether the image or one of its blobs is missing.
+func imageHint(err error) error {
+	switch {
+	case errors.Is(err, store.ErrImageNotFound):
+		return withHint(err, "run 'strata images' to list imported images")
+	case errors.Is(err, errdefs.ErrNotFound):
+		return withHint(err, "a blob of the image is missing from the store: import the image again")
+	}
+	return err
+}
+
 // hint returns the advice printed after err: the verb's own when it gave
 // one, or one chosen by the class of the error.
 func hint(err error) string {
@@ -39,7 +52,8 @@ func hint(err error) string {
 	case errors.Is(err, errdefs.ErrDigestMismatch):
 		return "; the image is corrupt: rebuild or fetch it again and import it again"
 	case errors.Is(err, errdefs.ErrBreakout), errors.Is(err, errdefs.ErrInvalidLayer):
-		return "; the layer was rejected and nothing of it was committed"
+		return "; the layer was rejected and nothing of it was committed " +
+			"(if the image unpacked before, run 'strata check': its blob may be damaged)"
 	case errors.Is(err, errdefs.ErrUnavailable):
 		return "; another strata process is using the store: try again"
 	case errors.Is(err, errdefs.ErrNotImplemented):

@@ -29,7 +29,7 @@ a new active snapshot whose changes 'strata umount' discards.`,
 			if errors.Is(err, errdefs.ErrAlreadyExists) {
 				return withHint(err, "run 'strata umount "+args[1]+"' first")
 			}
-			return err
+			return imageHint(err)
 		},
 	}
 	cmd.Flags().BoolVar(&rw, "rw", false, "mount a writable snapshot instead of a read-only view")

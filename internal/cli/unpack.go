@@ -1,12 +1,9 @@
 package cli
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/spf13/cobra"
-
-	"github.com/strata-containers/strata/errdefs"
 )
 
 func newUnpackCmd(g *globals) *cobra.Command {
@@ -28,11 +25,8 @@ of the committed snapshot that holds the image's root file system.`,
 			bar := newProgress(g.stderr, isTerminal(g.stderr))
 			chainID, err := s.Unpack(ctx, args[0], bar.option())
 			bar.finish()
-			if errors.Is(err, errdefs.ErrNotFound) {
-				return withHint(err, "run 'strata images' to list imported images")
-			}
 			if err != nil {
-				return err
+				return imageHint(err)
 			}
 			fmt.Fprintln(cmd.OutOrStdout(), chainID)
 			return nil
