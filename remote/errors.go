@@ -99,7 +99,7 @@ func classify(ref Reference, what string, err error) error {
 			what, ref.Registry(), ErrTLS, err)
 	case errors.Is(err, errPlainHTTP):
 		return fmt.Errorf("%s: registry %s responds only over plain HTTP; pass --insecure "+
-			"(WithInsecure) to allow it: %w: %w", what, ref.Registry(), ErrTLS, err)
+			"to allow it: %w: %w", what, ref.Registry(), ErrTLS, err)
 	}
 	return fmt.Errorf("%s: %w", what, err)
 }
