@@ -308,17 +308,38 @@ type waitApplier struct {
 }
 
 func (a *waitApplier) Apply(ctx context.Context, desc ocispec.Descriptor, mounts []mount.Mount, progress func(int64)) (digest.Digest, error) {
-	if st, ok := a.ready[desc.Digest]; ok {
-		select {
-		case <-st.done:
-		case <-ctx.Done():
-			return "", ctx.Err()
-		}
-		if st.err != nil {
-			return "", st.err
-		}
-	} else if _, err := a.client.fetchBlob(ctx, a.store, desc, func(int64, int64) {}); err != nil {
+	if err := a.wait(ctx, desc); err != nil {
 		return "", err
 	}
 	return a.inner.Apply(ctx, desc, mounts, progress)
 }
+
+// ApplyDigests is Apply, passing on the file digests of an inner applier
+// that records them, so that the commit need not read the files back.
+func (a *waitApplier) ApplyDigests(ctx context.Context, desc ocispec.Descriptor, mounts []mount.Mount,
+	progress func(int64)) (digest.Digest, snapshot.FileDigests, error) {
+	if err := a.wait(ctx, desc); err != nil {
+		return "", nil, err
+	}
+	if da, ok := a.inner.(unpack.DigestApplier); ok {
+		return da.ApplyDigests(ctx, desc, mounts, progress)
+	}
+	dgst, err := a.inner.Apply(ctx, desc, mounts, progress)
+	return dgst, nil, err
+}
+
+// wait blocks until the blob desc is in the store.
+func (a *waitApplier) wait(ctx context.Context, desc ocispec.Descriptor) error {
+	if st, ok := a.ready[desc.Digest]; ok {
+		select {
+		case <-st.done:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		return st.err
+	}
+	_, err := a.client.fetchBlob(ctx, a.store, desc, func(int64, int64) {})
+	return err
+}
+
+var _ unpack.DigestApplier = (*waitApplier)(nil)
