@@ -11,6 +11,8 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -62,6 +64,11 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "strata: %v (run '%s --help' for usage)\n", err, path)
 		return 2
 	}
+	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+		// The shell convention for a command ended by SIGINT.
+		fmt.Fprintf(stderr, "strata: interrupted: %v\n", err)
+		return 130
+	}
 	fmt.Fprintf(stderr, "strata: %v%s\n", err, hint(err))
 	return 1
 }
@@ -83,6 +90,10 @@ snapshots, and mounts the result as a root file system.`,
 			return cmd.Help()
 		},
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			if !slices.Contains(store.Snapshotters, g.snapshotter) {
+				return usageError{fmt.Errorf("invalid --snapshotter %q: use one of %s",
+					g.snapshotter, strings.Join(store.Snapshotters, ", "))}
+			}
 			return setupLogging(cmd, g)
 		},
 	}
@@ -96,10 +107,16 @@ snapshots, and mounts the result as a root file system.`,
 		"snapshotter to unpack into: overlayfs or native")
 	flags.StringVar(&g.logLevel, "log-level", "warn", "log level: debug, info, warn or error")
 	flags.StringVar(&g.logFormat, "log-format", "text", "log format on stderr: text or json")
-	defaultSync := os.Getenv("STRATA_SYNC") != "0"
+	defaultSync := true
+	if env := os.Getenv("STRATA_SYNC"); env != "" {
+		// An unparsable value keeps the safe default; --sync names it.
+		if v, err := strconv.ParseBool(env); err == nil {
+			defaultSync = v
+		}
+	}
 	flags.BoolVar(&g.sync, "sync", defaultSync,
 		"flush each layer to disk with syncfs before committing it; "+
-			"--sync=false is faster but a power loss can damage committed layers (env STRATA_SYNC=0)")
+			"--sync=false is faster but a power loss can damage committed layers (env STRATA_SYNC=0 or false)")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 
 	root.AddCommand(
