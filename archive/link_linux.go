@@ -92,12 +92,11 @@ func (a *applier) copyUp(parent, base string, n node) error {
 		return err
 	}
 	p := joinName(parent, base)
-	src := procPath(a.layers[n.layer]) + "/" + p
 	st, err := a.lstat(n.layer, p)
 	if err != nil {
 		return &fs.PathError{Op: "fstatat", Path: p, Err: err}
 	}
-	xattrs, err := listXattrs(src)
+	xattrs, err := a.lowerXattrs(n.layer, p)
 	if err != nil {
 		return err
 	}

@@ -52,12 +52,34 @@ func (a *applier) lstat(layer int, p string) (unix.Stat_t, error) {
 	return st, err
 }
 
-// NOTE: xattr calls take a whole path, so in a lower directory nested
-// deeper than about 4000 bytes the opaque xattr reads as unset.
-func (a *applier) isOpaque(layer int, p string) bool {
+// isOpaque reports whether the directory p in layer carries the overlay
+// opaque xattr. A path it cannot open is an error, never "not opaque".
+func (a *applier) isOpaque(layer int, p string) (bool, error) {
+	name, done, err := a.xattrPath(layer, p)
+	if err != nil {
+		return false, err
+	}
+	defer done()
 	buf := make([]byte, 4)
-	n, err := unix.Lgetxattr(procPath(a.layers[layer])+"/"+p, overlayOpaqueXattr, buf)
-	return err == nil && n == 1 && buf[0] == 'y'
+	n, err := unix.Lgetxattr(name, overlayOpaqueXattr, buf)
+	return err == nil && n == 1 && buf[0] == 'y', nil
+}
+
+// xattrPath returns a path to p in layer for the xattr calls, which take
+// a path and fail past PATH_MAX. The path is the layer's /proc/self/fd
+// link joined to p. When that is too long, xattrPath opens p's parent in
+// steps and joins its link to p's base name, and done closes it.
+func (a *applier) xattrPath(layer int, p string) (name string, done func(), err error) {
+	name = procPath(a.layers[layer]) + "/" + p
+	if len(name) < unix.PathMax {
+		return name, func() {}, nil
+	}
+	dir, base := splitName(p)
+	fd, err := a.openPathAt(a.layers[layer], dir, unix.O_PATH|unix.O_DIRECTORY)
+	if err != nil {
+		return "", nil, err
+	}
+	return procPath(fd) + "/" + base, func() { unix.Close(fd) }, nil
 }
 
 // lookup finds p, a child of the directory parent, in the merged view. In
@@ -84,8 +106,14 @@ func (a *applier) lookup(parent node, p string) (node, error) {
 				return n, nil
 			}
 			n.dirLayers = []int{layer}
-			if a.cfg.overlay && a.isOpaque(layer, p) {
-				return n, nil
+			if a.cfg.overlay {
+				opaque, err := a.isOpaque(layer, p)
+				if err != nil {
+					return node{}, err
+				}
+				if opaque {
+					return n, nil
+				}
 			}
 			continue
 		}
@@ -94,7 +122,11 @@ func (a *applier) lookup(parent node, p string) (node, error) {
 			break
 		}
 		n.dirLayers = append(n.dirLayers, layer)
-		if a.isOpaque(layer, p) {
+		opaque, err := a.isOpaque(layer, p)
+		if err != nil {
+			return node{}, err
+		}
+		if opaque {
 			break
 		}
 	}
@@ -266,8 +298,13 @@ const pathChunk = 3072
 // openPath opens the in-root path p, which must contain no symlinks, with
 // RESOLVE_NO_SYMLINKS so that nothing outside root can ever be reached.
 func (a *applier) openPath(p string, flags int) (int, error) {
+	return a.openPathAt(a.root(), p, flags)
+}
+
+// openPathAt opens p below the layer directory layerFD like openPath.
+func (a *applier) openPathAt(layerFD int, p string, flags int) (int, error) {
 	resolve := uint64(unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS)
-	dirfd, rest := a.root(), p
+	dirfd, rest := layerFD, p
 	for len(rest) > pathChunk {
 		i := strings.LastIndexByte(rest[:pathChunk], '/')
 		if i <= 0 {
@@ -277,7 +314,7 @@ func (a *applier) openPath(p string, flags int) (int, error) {
 			Flags:   unix.O_PATH | unix.O_DIRECTORY | unix.O_CLOEXEC,
 			Resolve: resolve,
 		})
-		if dirfd != a.root() {
+		if dirfd != layerFD {
 			unix.Close(dirfd)
 		}
 		if err != nil {
@@ -292,7 +329,7 @@ func (a *applier) openPath(p string, flags int) (int, error) {
 		Flags:   uint64(flags) | unix.O_CLOEXEC | unix.O_NOFOLLOW,
 		Resolve: resolve,
 	})
-	if dirfd != a.root() {
+	if dirfd != layerFD {
 		unix.Close(dirfd)
 	}
 	if err != nil {
@@ -350,12 +387,11 @@ func (a *applier) mkdirImplied(parent node, dir, name string) (node, error) {
 // own copy-up does. The mode and times are set by finish.
 func (a *applier) copyUpDir(dir, name string, lower node) (node, error) {
 	p := joinName(dir, name)
-	src := procPath(a.layers[lower.layer]) + "/" + p
 	st, err := a.lstat(lower.layer, p)
 	if err != nil {
 		return node{}, &fs.PathError{Op: "fstatat", Path: p, Err: err}
 	}
-	xattrs, err := listXattrs(src)
+	xattrs, err := a.lowerXattrs(lower.layer, p)
 	if err != nil {
 		return node{}, err
 	}
@@ -420,6 +456,17 @@ func (a *applier) copyUpRoot() error {
 		return &fs.PathError{Op: "fchmod", Path: "", Err: err}
 	}
 	return setTimesFD(fd, "", st.Atim, st.Mtim)
+}
+
+// lowerXattrs returns the xattrs of p in a lower layer, as listXattrs
+// does.
+func (a *applier) lowerXattrs(layer int, p string) (map[string][]byte, error) {
+	name, done, err := a.xattrPath(layer, p)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	return listXattrs(name)
 }
 
 func copyOwnerAndXattrs(fd int, p string, st *unix.Stat_t, xattrs map[string][]byte) error {

@@ -1,8 +1,8 @@
 package layercases
 
 import (
+	"path"
 	"slices"
-	"strings"
 	"testing"
 
 	"github.com/strata-containers/strata/archive/tartest"
@@ -90,11 +90,12 @@ func compareSnapshotters(t *testing.T, trees map[string][]fstree.Entry, rootTime
 }
 
 // setsRootTimes reports whether a layer has a directory entry for the
-// root, which sets the root's times.
+// root, which sets the root's times. The applier cleans names lexically,
+// so "a/.." names the root as "./" does.
 func setsRootTimes(layers [][]tartest.Entry) bool {
 	for _, l := range layers {
 		for _, e := range l {
-			if e.Raw == nil && e.Header.Typeflag == '5' && strings.Trim(e.Header.Name, "./") == "" {
+			if e.Raw == nil && e.Header.Typeflag == '5' && path.Clean("/"+e.Header.Name) == "/" {
 				return true
 			}
 		}

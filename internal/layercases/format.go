@@ -72,6 +72,32 @@ func TarFormat() []Case {
 		WantErr: errdefs.ErrBreakout,
 		ErrPath: "../../escape",
 	}, {
+		// GNU keeps atime and ctime where ustar keeps its name prefix, so
+		// a reader that takes a GNU header for ustar would read these
+		// times as a directory "14000000000".
+		Name: "GNU header times are no prefix",
+		Layers: layers(entries(tartest.Raw(
+			GNUHeader("f.txt", "14000000000\x0014000000001\x00", []byte("gnu"))))),
+		Check: func(t testing.TB, s *Sandbox, root string) {
+			WantNames(t, root, "", "f.txt")
+			WantFile(t, root, "f.txt", "gnu")
+		},
+	}, {
+		// Go writers before 1.8 put a ustar prefix into GNU headers, and
+		// archive/tar reads one there when the times do not parse.
+		Name: "GNU header with ustar prefix",
+		Layers: layers(entries(tartest.Raw(
+			GNUHeader("f.txt", "usr/share/doc/some-long-package-name", []byte("old"))))),
+		Check: func(t testing.TB, s *Sandbox, root string) {
+			WantNames(t, root, "", "usr")
+			WantFile(t, root, "usr/share/doc/some-long-package-name/f.txt", "old")
+		},
+	}, {
+		Name:    "GNU header prefix climbing above root",
+		Layers:  layers(entries(tartest.Raw(GNUHeader("f.txt", "../../victim", []byte("x"))))),
+		WantErr: errdefs.ErrBreakout,
+		ErrPath: "../../victim/f.txt",
+	}, {
 		Name: "non-UTF-8 names",
 		Layers: layers(
 			entries(

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/strata-containers/strata/archive/tartest"
+	"github.com/strata-containers/strata/errdefs"
 )
 
 // Metadata returns the cases of owners, modes, xattrs and times: setuid
@@ -257,5 +258,33 @@ func Metadata() []Case {
 			WantMtime(t, root, ".", 99, 0)
 			WantNames(t, root, "", "a")
 		},
+	}, {
+		// Names are cleaned lexically, so a name whose ".." removes the
+		// component before it names the root.
+		Name: "root entry spelled with dotdot",
+		Layers: layers(
+			entries(file("a/x", "x")),
+			entries(dir("a/..", mode(0o750), mtime(1234))),
+		),
+		Check: func(t testing.TB, s *Sandbox, root string) {
+			WantMode(t, root, ".", 0o750)
+			WantMtime(t, root, ".", 1234, 0)
+			WantNames(t, root, "", "a")
+		},
+	}, {
+		Name: "root entry spelled with two dotdots",
+		Layers: layers(entries(
+			file("b/c/f", "f"), dir("./b/c/../../", mode(0o711), mtime(77)),
+		)),
+		Check: func(t testing.TB, s *Sandbox, root string) {
+			WantMode(t, root, ".", 0o711)
+			WantMtime(t, root, ".", 77, 0)
+			WantFile(t, root, "b/c/f", "f")
+		},
+	}, {
+		Name:    "root entry file spelled with dotdot",
+		Layers:  layers(entries(file("a", "a")), entries(file("a/..", "x"))),
+		WantErr: errdefs.ErrInvalidLayer,
+		ErrPath: "a/..",
 	}}
 }

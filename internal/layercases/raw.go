@@ -1,6 +1,7 @@
 package layercases
 
 import (
+	"archive/tar"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -68,15 +69,34 @@ func ustarHeader(name string, typeflag byte, size int64) []byte {
 	copy(b[136:], fmt.Sprintf("%011o\x00", tartest.DefaultModTime.Unix()))
 	b[156] = typeflag
 	copy(b[257:], "ustar\x0000")
-	// The checksum is the byte sum of the header with its own field read
-	// as spaces.
+	setChecksum(b)
+	return b
+}
+
+// GNUHeader returns a regular file entry named name holding data, as raw
+// bytes, whose header has the GNU magic "ustar  \x00" and the bytes field
+// at offset 345. There GNU keeps the atime and ctime, 12 octal bytes each,
+// then the offset and sparse fields, and ustar keeps its 155-byte name
+// prefix. archive/tar reads the field as times when they parse as numbers.
+// Otherwise it reads an ASCII string there as the prefix of the name,
+// because Go writers before 1.8 put one there.
+func GNUHeader(name, field string, data []byte) []byte {
+	b := ustarHeader(name, tar.TypeReg, int64(len(data)))
+	copy(b[257:265], "ustar  \x00")
+	copy(b[345:500], field)
+	setChecksum(b)
+	return append(b, padBlock(data)...)
+}
+
+// setChecksum writes the checksum of the header block b: the byte sum of
+// the block with the checksum field itself read as spaces.
+func setChecksum(b []byte) {
 	copy(b[148:156], "        ")
 	sum := 0
-	for _, c := range b {
+	for _, c := range b[:512] {
 		sum += int(c)
 	}
 	copy(b[148:], fmt.Sprintf("%06o\x00 ", sum))
-	return b
 }
 
 func padBlock(b []byte) []byte {

@@ -1,6 +1,7 @@
 package layercases
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/strata-containers/strata/archive/tartest"
@@ -125,6 +126,18 @@ func Whiteout() []Case {
 		Check: func(t testing.TB, s *Sandbox, root string) {
 			WantMissing(t, root, "a")
 			WantFile(t, root, "b", "x")
+		},
+	}, {
+		// Native mode removes the tree with one descriptor per level, as
+		// its full paths may pass PATH_MAX; overlay mode writes one
+		// whiteout over it.
+		Name: "whiteout of tree 1000 deep",
+		Layers: layers(
+			entries(file(DeepName, "deep"), file("keep", "k")),
+			entries(whiteout("d")),
+		),
+		Check: func(t testing.TB, s *Sandbox, root string) {
+			WantNames(t, root, "", "keep")
 		},
 	}}...)
 
@@ -361,6 +374,10 @@ func TypeChange() []Case {
 	}}
 }
 
+// DeepName is the name of a file 1,000 components deep, below the
+// directory "d".
+var DeepName = strings.Repeat("d/", 999) + "f"
+
 // HardlinkLower returns the cases of hard links whose target only a lower
 // layer holds, which overlay mode must copy up.
 func HardlinkLower() []Case {
@@ -446,6 +463,28 @@ func HardlinkLower() []Case {
 		),
 		Check: func(t testing.TB, s *Sandbox, root string) {
 			WantSameInode(t, root, "run/fifo", "run/f2", 2)
+		},
+	}, {
+		// A hard link of a name to itself writes that name in this layer,
+		// so the layer's own whiteout spares it.
+		Name: "lower symlink linked to itself then whiteout",
+		Layers: layers(
+			entries(dir("a/"), symlink("l", "a")),
+			entries(hardlink("l", "l"), whiteout("l")),
+		),
+		Check: func(t testing.TB, s *Sandbox, root string) {
+			WantSymlink(t, root, "l", "a")
+		},
+	}, {
+		Name: "lower file linked to itself then whiteout",
+		Layers: layers(
+			entries(file("x", "x", mode(0o600)), hardlink("y", "x")),
+			entries(hardlink("x", "./x"), whiteout("x"), whiteout("y")),
+		),
+		Check: func(t testing.TB, s *Sandbox, root string) {
+			WantFile(t, root, "x", "x")
+			WantMode(t, root, "x", 0o600)
+			WantMissing(t, root, "y")
 		},
 	}, {
 		Name: "link target whited out below",
