@@ -75,6 +75,7 @@ type config struct {
 	snapshotter string
 	sync        bool
 	recover     bool
+	maxParallel int
 }
 
 // WithSnapshotter selects the snapshotter that Unpack and Mount use.
@@ -90,6 +91,13 @@ func WithSnapshotter(name string) Opt {
 // them again.
 func WithSync(sync bool) Opt {
 	return func(c *config) { c.sync = sync }
+}
+
+// WithMaxParallel sets the max number of layers that Unpack works on at
+// once; see [unpack.WithMaxParallel]. 1 applies the layers strictly one
+// after another, and n < 1 keeps [unpack.DefaultMaxParallel].
+func WithMaxParallel(n int) Opt {
+	return func(c *config) { c.maxParallel = n }
 }
 
 // WithoutRecovery makes Open leave what crashed processes left in the root

@@ -102,7 +102,8 @@ func (s *Store) Unpack(ctx context.Context, name string, opts ...unpack.Opt) (di
 	for i, l := range resolved.Layers {
 		layers[i] = unpack.Layer{Blob: l.Descriptor, DiffID: l.DiffID}
 	}
-	opts = append([]unpack.Opt{unpack.WithLocker(s.locker)}, opts...)
+	opts = append([]unpack.Opt{unpack.WithLocker(s.locker),
+		unpack.WithMaxParallel(s.cfg.maxParallel)}, opts...)
 	chainID, err := unpack.ApplyLayers(ctx, sn, unpack.NewApplier(s.content), layers, opts...)
 	if err != nil {
 		return "", fmt.Errorf("unpack %s: %w", name, err)

@@ -9,6 +9,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/strata-containers/strata/archive"
+	"github.com/strata-containers/strata/archive/compression"
 	"github.com/strata-containers/strata/content"
 	"github.com/strata-containers/strata/errdefs"
 	"github.com/strata-containers/strata/mount"
@@ -69,7 +70,33 @@ func (a *fsApplier) ApplyDigests(ctx context.Context, desc ocispec.Descriptor, m
 	defer ra.Close()
 
 	r := &countingReader{r: io.NewSectionReader(ra, 0, ra.Size()), report: progress}
-	opts := append([]archive.ApplyOpt{archive.WithMediaType(desc.MediaType)}, a.opts...)
+	return a.applyStream(ctx, root, lowers, desc.MediaType, r)
+}
+
+// applyPrefetched applies the layer that pf decompressed ahead. It returns
+// errNoPrefetch, having applied nothing, when the caller must apply the
+// layer from its blob instead; see [prefetch.begin].
+func (a *fsApplier) applyPrefetched(ctx context.Context, pf *prefetch, mounts []mount.Mount,
+	progress func(int64),
+) (digest.Digest, snapshot.FileDigests, error) {
+	root, lowers, err := applyTarget(mounts)
+	if err != nil {
+		return "", nil, err
+	}
+	if !pf.begin(progress) {
+		return "", nil, errNoPrefetch
+	}
+	// The media type of the uncompressed equivalent keeps Apply from
+	// logging that the stream's compression differs from the declared
+	// one; the prefetch checked the declared type and logs a real
+	// difference itself.
+	return a.applyStream(ctx, root, lowers, compression.MediaTypeOCILayer, pf)
+}
+
+func (a *fsApplier) applyStream(ctx context.Context, root string, lowers []string,
+	mediaType string, r io.Reader,
+) (digest.Digest, snapshot.FileDigests, error) {
+	opts := append([]archive.ApplyOpt{archive.WithMediaType(mediaType)}, a.opts...)
 	if lowers != nil {
 		opts = append(opts, archive.WithOverlay(lowers))
 	}

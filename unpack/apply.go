@@ -98,13 +98,18 @@ var errParentGone = errors.New("parent chain removed")
 func applyChain(ctx context.Context, sn snapshot.Snapshotter, a Applier, layers []Layer,
 	chainIDs []digest.Digest, cfg *config,
 ) error {
+	ahead := newPrefetcher(ctx, sn, a, layers, chainIDs, cfg.maxParallel-1)
+	defer ahead.closeAll()
 	for i, l := range layers {
 		var parent string
 		if i > 0 {
 			parent = chainIDs[i-1].String()
 		}
+		pf := ahead.take(i)
+		ahead.schedule(i)
 		p := Progress{Index: i, Total: len(layers), Layer: l.Blob, ChainID: chainIDs[i]}
-		applied, err := applyLayer(ctx, sn, a, l, chainIDs[i].String(), parent, cfg, p)
+		applied, err := applyLayer(ctx, sn, a, l, chainIDs[i].String(), parent, cfg, p, pf)
+		pf.close()
 		if err != nil {
 			return classify(err)
 		}
@@ -131,7 +136,9 @@ func classify(err error) error {
 // applyLayer makes sure the committed snapshot chainID exists, extracting
 // layer l onto parent when it does not. It reports whether it applied the
 // layer itself.
-func applyLayer(ctx context.Context, sn snapshot.Snapshotter, a Applier, l Layer, chainID, parent string, cfg *config, p Progress) (bool, error) {
+func applyLayer(ctx context.Context, sn snapshot.Snapshotter, a Applier, l Layer, chainID, parent string,
+	cfg *config, p Progress, pf *prefetch,
+) (bool, error) {
 	logger := log.G(ctx).With("chainid", chainID, "digest", l.Blob.Digest)
 
 	unlock, err := cfg.locker.Lock(ctx, chainID)
@@ -187,7 +194,7 @@ func applyLayer(ctx context.Context, sn snapshot.Snapshotter, a Applier, l Layer
 	}()
 
 	start := time.Now()
-	diffID, digests, err := apply(ctx, a, l.Blob, mounts, func(n int64) {
+	diffID, digests, err := apply(ctx, a, l.Blob, mounts, pf, func(n int64) {
 		killPoint("apply")
 		p.Bytes = n
 		cfg.progress(p)
@@ -220,10 +227,18 @@ func applyLayer(ctx context.Context, sn snapshot.Snapshotter, a Applier, l Layer
 }
 
 // apply applies desc with a, asking a [DigestApplier] for the digests of
-// the files it wrote.
+// the files it wrote. It reads the stream that pf decompressed ahead when
+// pf is not nil and its stream can be used.
 func apply(ctx context.Context, a Applier, desc ocispec.Descriptor, mounts []mount.Mount,
-	progress func(int64),
+	pf *prefetch, progress func(int64),
 ) (digest.Digest, snapshot.FileDigests, error) {
+	if fa, ok := a.(*fsApplier); ok && pf != nil {
+		dgst, digests, err := fa.applyPrefetched(ctx, pf, mounts, progress)
+		if !errors.Is(err, errNoPrefetch) {
+			return dgst, digests, err
+		}
+		pf.close()
+	}
 	if da, ok := a.(DigestApplier); ok {
 		return da.ApplyDigests(ctx, desc, mounts, progress)
 	}

@@ -2,6 +2,7 @@ package unpack
 
 import (
 	"context"
+	"runtime"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -44,16 +45,43 @@ type TryLocker interface {
 type Opt func(*config)
 
 type config struct {
-	progress func(Progress)
-	locker   Locker
+	progress    func(Progress)
+	locker      Locker
+	maxParallel int
+}
+
+// maxParallelDefault bounds the default of [WithMaxParallel]: each layer
+// decompressed ahead takes a 4 MiB buffer and its decoder, and a layer
+// more than a few ahead is rarely reached before its buffer fills.
+const maxParallelDefault = 4
+
+// DefaultMaxParallel returns the number of layers that ApplyLayers works
+// on at once unless [WithMaxParallel] sets it: the number of CPUs the Go
+// runtime uses, at most 4.
+func DefaultMaxParallel() int {
+	return min(runtime.GOMAXPROCS(0), maxParallelDefault)
 }
 
 func newConfig(opts []Opt) *config {
-	c := &config{progress: func(Progress) {}, locker: noLocker{}}
+	c := &config{progress: func(Progress) {}, locker: noLocker{}, maxParallel: DefaultMaxParallel()}
 	for _, o := range opts {
 		o(c)
 	}
 	return c
+}
+
+// WithMaxParallel sets the max number of layers that ApplyLayers works on
+// at once: the one it applies and up to n-1 above it that it decompresses
+// ahead, each into a buffer of 4 MiB. A layer is still applied only after
+// the layer below it is committed. With n = 1 the layers are read,
+// applied and committed strictly one after another. n < 1 keeps the
+// default, [DefaultMaxParallel].
+func WithMaxParallel(n int) Opt {
+	return func(c *config) {
+		if n >= 1 {
+			c.maxParallel = n
+		}
+	}
 }
 
 // WithProgress makes ApplyLayers call fn as each layer advances and when it

@@ -20,6 +20,7 @@ import (
 
 	"github.com/strata-containers/strata/log"
 	"github.com/strata-containers/strata/store"
+	"github.com/strata-containers/strata/unpack"
 )
 
 // DefaultRoot is the store's root directory when neither --root nor
@@ -33,13 +34,14 @@ type globals struct {
 	logLevel    string
 	logFormat   string
 	sync        bool
+	maxParallel int
 	stderr      io.Writer
 }
 
 // open opens the store that the global flags name.
 func (g *globals) open(ctx context.Context, opts ...store.Opt) (*store.Store, error) {
-	opts = append([]store.Opt{store.WithSnapshotter(g.snapshotter), store.WithSync(g.sync)},
-		opts...)
+	opts = append([]store.Opt{store.WithSnapshotter(g.snapshotter), store.WithSync(g.sync),
+		store.WithMaxParallel(g.maxParallel)}, opts...)
 	return store.Open(ctx, g.root, opts...)
 }
 
@@ -94,6 +96,9 @@ snapshots, and mounts the result as a root file system.`,
 				return usageError{fmt.Errorf("invalid --snapshotter %q: use one of %s",
 					g.snapshotter, strings.Join(store.Snapshotters, ", "))}
 			}
+			if g.maxParallel < 1 {
+				return usageError{fmt.Errorf("--max-parallel must be 1 or more, not %d", g.maxParallel)}
+			}
 			return setupLogging(cmd, g)
 		},
 	}
@@ -117,6 +122,9 @@ snapshots, and mounts the result as a root file system.`,
 	flags.BoolVar(&g.sync, "sync", defaultSync,
 		"flush each layer to disk with syncfs before committing it; "+
 			"--sync=false is faster but a power loss can damage committed layers (env STRATA_SYNC=0 or false)")
+	flags.IntVar(&g.maxParallel, "max-parallel", unpack.DefaultMaxParallel(),
+		"max number of layers unpacked at once: one applied, the others decompressed ahead "+
+			"into 4 MiB each; 1 applies the layers strictly one after another")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 
 	root.AddCommand(

@@ -27,8 +27,11 @@ import (
 // the attributes of src. Both must be on file systems that support the
 // attributes src uses. A missing feature, such as xattrs on dst, is an error
 // rather than a silent loss.
-func Copy(ctx context.Context, dst, src string) error {
-	c := &copier{ctx: ctx, links: map[inode]string{}}
+func Copy(ctx context.Context, dst, src string, opts ...Opt) error {
+	c := &copier{ctx: ctx, links: map[inode]string{}, srcRoot: src, dstRoot: dst}
+	for _, opt := range opts {
+		opt(c)
+	}
 	var st unix.Stat_t
 	if err := unix.Lstat(src, &st); err != nil {
 		return &os.PathError{Op: "lstat", Path: src, Err: err}
@@ -42,13 +45,48 @@ func Copy(ctx context.Context, dst, src string) error {
 	return setAttrs(dst, src, &st)
 }
 
+// Opt sets an option of [Copy].
+type Opt func(*copier)
+
+// FileFunc is called by [Copy] for each regular file once its copy is
+// complete, with the file's path relative to the tree's root, the status
+// of the source and the status of the copy after its last change.
+type FileFunc func(rel string, src, dst *unix.Stat_t)
+
+// WithFileFunc makes Copy call fn for every regular file it copies,
+// including the second and later names of a hard link group.
+func WithFileFunc(fn FileFunc) Opt {
+	return func(c *copier) { c.fileFunc = fn }
+}
+
 type inode struct{ dev, ino uint64 }
 
 type copier struct {
 	ctx context.Context
 	// links maps the inode of a file with several links to its first
 	// copy, so later names become hard links to that copy.
-	links map[inode]string
+	links    map[inode]string
+	fileFunc FileFunc
+	srcRoot  string
+	dstRoot  string
+}
+
+// copied calls the FileFunc, if any, for the regular file copied from src
+// to dst.
+func (c *copier) copied(dst, src string, st *unix.Stat_t) error {
+	if c.fileFunc == nil {
+		return nil
+	}
+	rel, err := filepath.Rel(c.srcRoot, src)
+	if err != nil {
+		return err
+	}
+	var dstSt unix.Stat_t
+	if err := unix.Lstat(dst, &dstSt); err != nil {
+		return &os.PathError{Op: "lstat", Path: dst, Err: err}
+	}
+	c.fileFunc(rel, st, &dstSt)
+	return nil
 }
 
 // copyDir copies the entries of src into dst. The attributes of dst are
@@ -83,6 +121,9 @@ func (c *copier) copyEntry(dst, src string) error {
 			if err := os.Link(first, dst); err != nil {
 				return err
 			}
+			if format == unix.S_IFREG {
+				return c.copied(dst, src, &st)
+			}
 			return nil
 		}
 		c.links[key] = dst
@@ -116,7 +157,13 @@ func (c *copier) copyEntry(dst, src string) error {
 		return &os.PathError{Op: "copy", Path: src,
 			Err: fmt.Errorf("unknown file type %#o", format)}
 	}
-	return setAttrs(dst, src, &st)
+	if err := setAttrs(dst, src, &st); err != nil {
+		return err
+	}
+	if format == unix.S_IFREG {
+		return c.copied(dst, src, &st)
+	}
+	return nil
 }
 
 // setAttrs gives dst the owner, mode, xattrs and times of src, in that

@@ -63,6 +63,7 @@ type Snapshotter struct {
 	ms     *storage.MetaStore
 	dirs   *storage.Dirs
 	config config
+	copies copyTracker
 }
 
 var (
@@ -196,6 +197,10 @@ func (s *Snapshotter) commit(ctx context.Context, name, key string,
 			key, sn.Kind, errdefs.ErrFailedPrecondition)
 	}
 
+	if c := s.copies.take(sn.ID); c != nil {
+		digests = c.digests(digests)
+	}
+
 	// The manifest and, unless WithSync(false), the data reach the disk
 	// before the record that commits them.
 	usage, err := storage.SealDigests(ctx, s.dirs.Path(sn.ID), s.config.sync, digests)
@@ -225,6 +230,7 @@ func (s *Snapshotter) Remove(ctx context.Context, key string) error {
 	if err != nil {
 		return err
 	}
+	s.copies.take(id)
 	if err := s.dirs.Delete(id); err != nil {
 		log.G(ctx).Warn("remove snapshot directory", "key", key, "path", s.dirs.Path(id),
 			"error", err)
@@ -277,8 +283,7 @@ func (s *Snapshotter) create(ctx context.Context, kind snapshot.Kind, key, paren
 	st.Done()
 
 	if len(sn.ParentIDs) > 0 && kind == snapshot.KindActive {
-		err := fscopy.Copy(ctx, s.treePath(sn.ID), s.treePath(sn.ParentIDs[0]))
-		if err != nil {
+		if err := s.copyParent(ctx, sn); err != nil {
 			if rerr := s.Remove(context.WithoutCancel(ctx), key); rerr != nil {
 				log.G(ctx).Warn("remove snapshot after failed copy", "key", key, "error", rerr)
 			}
@@ -286,6 +291,21 @@ func (s *Snapshotter) create(ctx context.Context, kind snapshot.Kind, key, paren
 		}
 	}
 	return s.mounts(sn), nil
+}
+
+// copyParent copies the tree of sn's parent into sn's tree, and records
+// the copied files with the digests of the parent's manifest, which
+// Commit uses for the files still unchanged then.
+func (s *Snapshotter) copyParent(ctx context.Context, sn storage.Snapshot) error {
+	tree, parentID := s.treePath(sn.ID), sn.ParentIDs[0]
+	var opts []fscopy.Opt
+	manifest := filepath.Join(s.dirs.Path(parentID), storage.ManifestName)
+	if parent := readParentDigests(ctx, manifest); parent != nil {
+		c := newCopiedFiles(tree)
+		opts = append(opts, fscopy.WithFileFunc(recordCopies(c, parent)))
+		defer s.copies.put(sn.ID, c)
+	}
+	return fscopy.Copy(ctx, tree, s.treePath(parentID), opts...)
 }
 
 func (s *Snapshotter) treePath(id string) string {
