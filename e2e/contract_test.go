@@ -321,3 +321,18 @@ func TestShortNames(t *testing.T) {
 		t.Errorf("--snapshotter foo: exit %d, want 2: %s", res.code, res.stderr)
 	}
 }
+
+// TestReadVerbsNeedStore checks that verbs that only read the store fail
+// on a root that does not exist, instead of creating an empty store there.
+func TestReadVerbsNeedStore(t *testing.T) {
+	root := filepath.Join(t.TempDir(), "no", "such", "root")
+	for _, verb := range [][]string{{"images"}, {"snapshots"}, {"check"}, {"unpack", "x"}} {
+		res := strata(t, append([]string{"--root", root}, verb...)...)
+		if res.code != 1 || !strings.Contains(res.stderr, "no strata store there") {
+			t.Errorf("%v on a missing root: exit %d, %q", verb, res.code, res.stderr)
+		}
+	}
+	if _, err := os.Stat(root); !os.IsNotExist(err) {
+		t.Errorf("a read verb created the missing root: stat %v", err)
+	}
+}

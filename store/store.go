@@ -18,7 +18,9 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -75,6 +77,7 @@ type config struct {
 	snapshotter string
 	sync        bool
 	recover     bool
+	existing    bool
 	maxParallel int
 }
 
@@ -100,6 +103,14 @@ func WithMaxParallel(n int) Opt {
 	return func(c *config) { c.maxParallel = n }
 }
 
+// WithExisting makes Open fail with an error wrapping errdefs.ErrNotFound
+// when the root directory does not exist, instead of creating it, for callers that only
+// read the store, so that a mistyped root is an error and not an empty
+// store.
+func WithExisting() Opt {
+	return func(c *config) { c.existing = true }
+}
+
 // WithoutRecovery makes Open leave what crashed processes left in the root
 // (see [Store.Recover]), for callers such as 'strata check' that report it
 // before they remove it.
@@ -120,6 +131,14 @@ func Open(ctx context.Context, root string, opts ...Opt) (*Store, error) {
 	root, err := filepath.Abs(root)
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", root, err)
+	}
+	if cfg.existing {
+		// Only a missing root counts: a process killed as it opened a new
+		// store may have left the root with nothing in it yet.
+		if _, err := os.Stat(root); errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("open store %s: no strata store there; check --root or STRATA_ROOT: %w",
+				root, errdefs.ErrNotFound)
+		}
 	}
 	if err := os.MkdirAll(root, 0o711); err != nil {
 		return nil, fmt.Errorf("open store %s: %w", root, err)

@@ -46,7 +46,7 @@ change; --json is stable.`,
 			ctx := cmd.Context()
 			// Open's own recovery would remove leftovers before they are
 			// reported.
-			s, err := g.open(ctx, store.WithoutRecovery())
+			s, err := g.open(ctx, store.WithExisting(), store.WithoutRecovery())
 			if err != nil {
 				return err
 			}

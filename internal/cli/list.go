@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/strata-containers/strata/store"
 )
 
 func newImagesCmd(g *globals) *cobra.Command {
@@ -22,7 +24,7 @@ snapshotter. The table is for people and may change; --json is stable.`,
 		Args: exactArgs(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			s, err := g.open(ctx)
+			s, err := g.open(ctx, store.WithExisting())
 			if err != nil {
 				return err
 			}
@@ -62,7 +64,7 @@ mounts. The table is for people and may change; --json is stable.`,
 		Args: exactArgs(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			s, err := g.open(ctx)
+			s, err := g.open(ctx, store.WithExisting())
 			if err != nil {
 				return err
 			}

@@ -6,6 +6,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/strata-containers/strata/errdefs"
+	"github.com/strata-containers/strata/store"
 )
 
 func newMountCmd(g *globals) *cobra.Command {
@@ -19,7 +20,7 @@ a new active snapshot whose changes 'strata umount' discards.`,
 		Args: exactArgs("NAME", "TARGET"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			s, err := g.open(ctx)
+			s, err := g.open(ctx, store.WithExisting())
 			if err != nil {
 				return err
 			}
@@ -46,7 +47,7 @@ it. For a --rw mount, its changes are discarded.`,
 		Args: exactArgs("TARGET"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			s, err := g.open(ctx)
+			s, err := g.open(ctx, store.WithExisting())
 			if err != nil {
 				return err
 			}

@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
+
+	"github.com/strata-containers/strata/store"
 )
 
 func newUnpackCmd(g *globals) *cobra.Command {
@@ -16,7 +18,7 @@ of the committed snapshot that holds the image's root file system.`,
 		Args: exactArgs("NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			s, err := g.open(ctx)
+			s, err := g.open(ctx, store.WithExisting())
 			if err != nil {
 				return err
 			}
