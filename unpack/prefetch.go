@@ -233,6 +233,12 @@ func (p *prefetcher) take(i int) *prefetch {
 // schedule starts the prefetches of the layers above layer i, up to
 // p.ahead of them, skipping layers whose chain is committed already.
 func (p *prefetcher) schedule(i int) {
+	if p.ahead == 0 || p.fa == nil {
+		// Sequential, or an applier whose blobs cannot be read ahead.
+		return
+	}
+	// Layer i is being applied already: read ahead only above it.
+	p.next = max(p.next, i+1)
 	for ; p.next <= i+p.ahead && p.next < len(p.layers); p.next++ {
 		if p.committed(p.chainIDs[p.next].String()) {
 			continue

@@ -183,3 +183,33 @@ func TestApplyLayersPrefetchSameErrors(t *testing.T) {
 		})
 	}
 }
+
+// wrappedApplier hides the applier of NewApplier behind another type, as
+// callers that wait for downloads do, so that nothing can be read ahead.
+type wrappedApplier struct{ unpack.Applier }
+
+// TestApplyLayersWrappedApplier checks that several gzip layers unpack
+// through an applier that is not NewApplier's, which cannot be read
+// ahead, with any max-parallel.
+func TestApplyLayersWrappedApplier(t *testing.T) {
+	tars := prefetchTars(t, 3)
+	var blobs [][]byte
+	var types []string
+	for _, tar := range tars {
+		blobs = append(blobs, tartest.Gzip(t, tar))
+		types = append(types, compression.MediaTypeOCILayerGzip)
+	}
+	img := newPrefetchImage(t, tars, blobs, types)
+	for _, n := range []int{1, 2, 4} {
+		sn, err := native.New(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		a := wrappedApplier{unpack.NewApplier(img.store)}
+		if _, err := unpack.ApplyLayers(context.Background(), sn, a, img.layers,
+			unpack.WithMaxParallel(n)); err != nil {
+			t.Errorf("max-parallel %d: %v", n, err)
+		}
+		sn.Close()
+	}
+}
