@@ -114,7 +114,7 @@ snapshots, and mounts the result as a root file system.`,
 	flags.StringVar(&g.logFormat, "log-format", "text", "log format on stderr: text or json")
 	defaultSync := true
 	if env := os.Getenv("STRATA_SYNC"); env != "" {
-		// An unparsable value keeps the safe default; --sync names it.
+		// A value ParseBool rejects keeps sync on, the safe default.
 		if v, err := strconv.ParseBool(env); err == nil {
 			defaultSync = v
 		}
