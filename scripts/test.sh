@@ -72,6 +72,8 @@ step staticcheck
 check staticcheck staticcheck_run
 
 if [ "$(id -u)" = 0 ]; then
+  step "test packages"
+  check "install packages" bash scripts/install-test-deps.sh
   step "test images"
   check "build images" bash scripts/build-images.sh
   export STRATA_REQUIRE_IMAGES=1
