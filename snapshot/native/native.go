@@ -103,12 +103,7 @@ func New(root string, opts ...Opt) (*Snapshotter, error) {
 
 // Stat returns the info of the snapshot key.
 func (s *Snapshotter) Stat(ctx context.Context, key string) (snapshot.Info, error) {
-	var info snapshot.Info
-	err := s.ms.View(ctx, func(ctx context.Context) error {
-		var err error
-		_, info, _, err = storage.GetInfo(ctx, key)
-		return err
-	})
+	_, info, _, err := s.ms.Info(ctx, key)
 	return info, err
 }
 
@@ -116,16 +111,7 @@ func (s *Snapshotter) Stat(ctx context.Context, key string) (snapshot.Info, erro
 // recorded at commit for a committed snapshot, and a walk of the tree
 // otherwise. A view uses no space of its own.
 func (s *Snapshotter) Usage(ctx context.Context, key string) (snapshot.Usage, error) {
-	var (
-		id    string
-		info  snapshot.Info
-		usage snapshot.Usage
-	)
-	err := s.ms.View(ctx, func(ctx context.Context) error {
-		var err error
-		id, info, usage, err = storage.GetInfo(ctx, key)
-		return err
-	})
+	id, info, usage, err := s.ms.Info(ctx, key)
 	if err != nil || info.Kind == snapshot.KindCommitted {
 		return usage, err
 	}
@@ -134,12 +120,7 @@ func (s *Snapshotter) Usage(ctx context.Context, key string) (snapshot.Usage, er
 
 // Mounts returns the mounts of the active snapshot or view key.
 func (s *Snapshotter) Mounts(ctx context.Context, key string) ([]mount.Mount, error) {
-	var sn storage.Snapshot
-	err := s.ms.View(ctx, func(ctx context.Context) error {
-		var err error
-		sn, err = storage.GetSnapshot(ctx, key)
-		return err
-	})
+	sn, err := s.ms.Snapshot(ctx, key)
 	if err != nil {
 		return nil, err
 	}
@@ -183,12 +164,7 @@ func (s *Snapshotter) CommitDigests(ctx context.Context, name, key string,
 func (s *Snapshotter) commit(ctx context.Context, name, key string,
 	digests snapshot.FileDigests, opts []snapshot.Opt,
 ) error {
-	var sn storage.Snapshot
-	err := s.ms.View(ctx, func(ctx context.Context) error {
-		var err error
-		sn, err = storage.GetSnapshot(ctx, key)
-		return err
-	})
+	sn, err := s.ms.Snapshot(ctx, key)
 	if err != nil {
 		return err
 	}

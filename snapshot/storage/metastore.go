@@ -11,6 +11,7 @@ import (
 
 	"github.com/strata-containers/strata/errdefs"
 	"github.com/strata-containers/strata/internal/boltdb"
+	"github.com/strata-containers/strata/snapshot"
 )
 
 var (
@@ -62,6 +63,35 @@ func (ms *MetaStore) View(ctx context.Context, fn func(ctx context.Context) erro
 		return fn(context.WithValue(ctx, txKey{}, tx))
 	})
 	return translate(err)
+}
+
+// Info returns the ID, info and recorded usage of the snapshot key, in a
+// read transaction of its own. The usage is zero unless the snapshot is
+// committed.
+func (ms *MetaStore) Info(ctx context.Context, key string) (string, snapshot.Info, snapshot.Usage, error) {
+	var (
+		id    string
+		info  snapshot.Info
+		usage snapshot.Usage
+	)
+	err := ms.View(ctx, func(ctx context.Context) error {
+		var err error
+		id, info, usage, err = GetInfo(ctx, key)
+		return err
+	})
+	return id, info, usage, err
+}
+
+// Snapshot returns the IDs and kind of the snapshot key, in a read
+// transaction of its own.
+func (ms *MetaStore) Snapshot(ctx context.Context, key string) (Snapshot, error) {
+	var sn Snapshot
+	err := ms.View(ctx, func(ctx context.Context) error {
+		var err error
+		sn, err = GetSnapshot(ctx, key)
+		return err
+	})
+	return sn, err
 }
 
 type txKey struct{}
