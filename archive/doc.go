@@ -1,7 +1,7 @@
 // Package archive applies one container image layer onto a directory.
 //
 // [Apply] reads a layer stream (plain tar, gzip or zstd, detected by their
-// magic bytes whatever the media type says), applies every entry and
+// magic bytes whatever the media type declares), applies every entry and
 // returns the diff ID: the sha256 of the whole uncompressed stream, read to
 // its end. It works in one of two modes:
 //

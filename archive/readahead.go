@@ -105,7 +105,9 @@ func (ra *readAhead) fill(r io.Reader) {
 		}
 		c := chunk{b: b, n: n, err: err}
 		b.refs.Store(2)
-		// toSum has room for every block, so this never blocks.
+		// toSum has a slot for each of the readAheadChunks blocks, and a
+		// block is reused only after the hasher took it, so this send
+		// cannot block.
 		ra.toSum <- c
 		select {
 		case ra.full <- c:

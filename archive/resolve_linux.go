@@ -274,7 +274,7 @@ func (a *applier) forget(p string) {
 }
 
 // parentFD returns an O_PATH descriptor of the resolved directory p, which
-// stays open until the applier opens another one or forgets p. The caller
+// stays open until the applier opens another one or drops p from its cache. The caller
 // must not close it.
 func (a *applier) parentFD(p string) (int, error) {
 	if a.parentDirFD >= 0 && a.parentDir == p {

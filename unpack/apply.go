@@ -32,7 +32,7 @@ const LabelExtractFor = "strata.io/extract-for"
 
 // LabelBroken marks a committed snapshot that 'strata check --repair' found
 // damaged but could not remove because snapshots in use are built on it.
-// Its value says what is wrong. The next unpack of the chain removes and
+// Its value describes the damage. The next unpack of the chain removes and
 // extracts it again once nothing is built on it.
 const LabelBroken = "strata.io/broken"
 

@@ -112,7 +112,7 @@ func (db *DB) open(ctx context.Context, readOnly bool) (*bolt.DB, error) {
 	}
 	b, err := bolt.Open(db.path, 0o600, &bolt.Options{Timeout: timeout, ReadOnly: readOnly})
 	if errors.Is(err, berrors.ErrTimeout) {
-		return nil, fmt.Errorf("open %s: another process holds it for more than %s: %w",
+		return nil, fmt.Errorf("open %s: timed out after %s waiting for another process to release it: %w",
 			db.path, timeout, errdefs.ErrUnavailable)
 	}
 	if err != nil {

@@ -14,7 +14,8 @@ import (
 	"github.com/strata-containers/strata/snapshot"
 )
 
-// Snapshot is what a snapshotter needs to find a snapshot's directories.
+// Snapshot is the part of a snapshot record that a snapshotter needs to
+// find the snapshot's directories.
 type Snapshot struct {
 	// ID names the snapshot's directory. It is a decimal number.
 	ID string
