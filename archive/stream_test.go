@@ -117,7 +117,7 @@ func TestApplyTruncated(t *testing.T) {
 		{"random bytes", []byte{1, 2, 3, 4, 5, 6, 7}},
 		{"zero block then junk", append(tartest.Tar(t, file("f", "x"))[:1536],
 			bytes.Repeat([]byte{'j'}, 512)...)},
-		{"gzip then junk", append(bytes.Clone(gz), "JUNK"...)},
+		{"gzip then a lone magic byte", append(bytes.Clone(gz), 0x1f)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, _, err := applyBytes(t, tc.blob)
@@ -149,6 +149,7 @@ func TestApplyTrailingData(t *testing.T) {
 		{"junk after end", junk, junk, 2},
 		{"gzip with zero padding", append(tartest.Gzip(t, plain), make([]byte, 16)...), plain, 2},
 		{"two gzip members", twoMembers, plain, 2},
+		{"gzip then junk", append(tartest.Gzip(t, plain), "JUNK"...), plain, 2},
 		{"empty blob", nil, nil, 0},
 		{"zero blocks only", make([]byte, 1024), make([]byte, 1024), 0},
 		{"gzip of nothing", tartest.Gzip(t, nil), nil, 0},

@@ -69,10 +69,16 @@ func Detect(header []byte) Kind {
 // DecompressStream detects the compression of r by its magic bytes and
 // returns a reader of the decompressed stream. The caller must close it.
 //
-// A gzip stream may hold several concatenated members, and zero bytes after
-// the last member are read and ignored, as some producers pad their output.
-// Any other data after the last gzip member is an error.
-func DecompressStream(r io.Reader) (io.ReadCloser, Kind, error) {
+// A gzip stream may hold several concatenated members. After a member,
+// bytes that start with the gzip magic number are the next member, and
+// anything else ends the stream and is read and ignored, as igzip does:
+// producers pad their output with zero bytes. The decoded bytes are the
+// same with or without [WithGzipProgram].
+func DecompressStream(r io.Reader, opts ...Option) (io.ReadCloser, Kind, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	br := bufio.NewReaderSize(r, 64<<10)
 	header, err := br.Peek(len(zstdMagic))
 	if err != nil && !errors.Is(err, io.EOF) {
@@ -82,6 +88,16 @@ func DecompressStream(r io.Reader) (io.ReadCloser, Kind, error) {
 	kind := Detect(header)
 	switch kind {
 	case Gzip:
+		if o.gzipProgram != "" {
+			if err := checkGzipHeader(br); err != nil {
+				return nil, kind, err
+			}
+			pr, err := startProgram(o.gzipProgram, br)
+			if err != nil {
+				return nil, kind, err
+			}
+			return pr, kind, nil
+		}
 		zr, err := gzip.NewReader(br)
 		if err != nil {
 			return nil, kind, invalid(kind, err)
@@ -147,46 +163,32 @@ func (g *gzipReader) Read(p []byte) (int, error) {
 	return 0, io.EOF
 }
 
-// nextMember starts the next gzip member, or sets eof when only zero bytes
-// remain in the raw stream.
+// nextMember starts the next gzip member, or sets eof when the bytes left
+// do not start one. A lone first byte of the magic number at the end of
+// the stream is a truncated member.
 func (g *gzipReader) nextMember() error {
 	header, err := g.br.Peek(len(gzipMagic))
-	if len(header) == 0 && errors.Is(err, io.EOF) {
+	if err != nil && !errors.Is(err, io.EOF) {
+		return invalid(Gzip, err)
+	}
+	switch {
+	case len(header) == 0:
 		g.eof = true
 		return nil
-	}
-	if bytes.Equal(header, gzipMagic) {
+	case bytes.Equal(header, gzipMagic):
 		if err := g.zr.Reset(g.br); err != nil {
 			return invalid(Gzip, err)
 		}
 		g.zr.Multistream(false)
 		return nil
+	case len(header) == 1 && header[0] == gzipMagic[0]:
+		return invalid(Gzip, io.ErrUnexpectedEOF)
 	}
-	if err := drainZeros(g.br); err != nil {
+	if _, err := io.Copy(io.Discard, g.br); err != nil {
 		return invalid(Gzip, err)
 	}
 	g.eof = true
 	return nil
-}
-
-var errTrailingData = errors.New("non-zero data after the last gzip member")
-
-func drainZeros(r io.Reader) error {
-	buf := make([]byte, 32<<10)
-	for {
-		n, err := r.Read(buf)
-		for _, b := range buf[:n] {
-			if b != 0 {
-				return errTrailingData
-			}
-		}
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-	}
 }
 
 func (g *gzipReader) Close() error { return g.zr.Close() }

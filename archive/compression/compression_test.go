@@ -61,7 +61,8 @@ func TestDecompressGzipTrailer(t *testing.T) {
 	}{
 		{"zero padding", append(gzipBytes(t, data), make([]byte, 100)...), false},
 		{"two members", append(gzipBytes(t, data[:5]), gzipBytes(t, data[5:])...), false},
-		{"junk", append(gzipBytes(t, data), 0, 0, 'x'), true},
+		{"junk", append(gzipBytes(t, data), 0, 0, 'x'), false},
+		{"lone magic byte", append(gzipBytes(t, data), 0x1f), true},
 		{"truncated", gzipBytes(t, data)[:15], true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -11,6 +11,7 @@ import (
 	"bytes"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -141,4 +142,21 @@ func sanitize(name string) string {
 		}
 		return r
 	}, name)
+}
+
+// RequiresProgram returns the path of the program name on PATH. It skips
+// the test when the program is missing, or fails it when
+// STRATA_REQUIRE_IMAGES=1, which CI sets after installing every test
+// package.
+func RequiresProgram(t testing.TB, name string) string {
+	t.Helper()
+	path, err := exec.LookPath(name)
+	if err == nil {
+		return path
+	}
+	if os.Getenv("STRATA_REQUIRE_IMAGES") == "1" {
+		t.Fatalf("%s is not installed and STRATA_REQUIRE_IMAGES=1: %v", name, err)
+	}
+	t.Skipf("%s is not installed: %v", name, err)
+	return ""
 }

@@ -1,0 +1,246 @@
+package compression
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+
+	"github.com/klauspost/compress/gzip"
+)
+
+// GzipProgramName is the program that [FindGzipProgram] looks for: igzip,
+// from Intel's ISA-L (Debian package isal). On Debian's 63 MB base layer
+// it inflated in 0.20 s, against 0.58 s for pigz -dc, on this project's
+// test machine.
+const GzipProgramName = "igzip"
+
+// FindGzipProgram returns the path of [GzipProgramName] on PATH, or "" when
+// it is not there. unpigz is not looked for: on the images measured it
+// inflates no faster than the in-process decoder.
+func FindGzipProgram() string {
+	path, err := exec.LookPath(GzipProgramName)
+	if err != nil {
+		return ""
+	}
+	return path
+}
+
+// Option configures [DecompressStream].
+type Option func(*options)
+
+type options struct {
+	gzipProgram string
+}
+
+// WithGzipProgram makes [DecompressStream] inflate gzip streams by running
+// path with the arguments -d -c, the stream on its standard input, in
+// place of the in-process decoder. The program runs beside the caller, on
+// another core. An empty path keeps the in-process decoder.
+//
+// The program must end the stream where the in-process decoder does: it
+// reads further members while the bytes after one start with the gzip
+// magic number, and ignores what follows otherwise. igzip does, which
+// TestGzipProgramMatchesInProcess checks.
+func WithGzipProgram(path string) Option {
+	return func(o *options) { o.gzipProgram = path }
+}
+
+// checkGzipHeader rejects a first gzip member whose method is not deflate
+// or whose reserved flag bits are set, as the in-process decoder does and
+// RFC 1952 asks; igzip accepts reserved bits. It only peeks at br.
+func checkGzipHeader(br *bufio.Reader) error {
+	h, err := br.Peek(4)
+	if err != nil {
+		// Too short for a header: the program reports the truncation.
+		return nil
+	}
+	if h[2] != 8 || h[3]&0xe0 != 0 {
+		return invalid(Gzip, gzip.ErrHeader)
+	}
+	return nil
+}
+
+// GzipDecoder names the decoder that [DecompressStream] with opts uses for
+// a gzip stream: the program's path, or "in process".
+func GzipDecoder(opts ...Option) string {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.gzipProgram != "" {
+		return o.gzipProgram
+	}
+	return "in process"
+}
+
+// stderrLimit bounds how much of the program's standard error an error
+// message quotes.
+const stderrLimit = 4 << 10
+
+// programReader reads the output of a decompressing child process.
+type programReader struct {
+	cmd    *exec.Cmd
+	stdout io.ReadCloser
+	stderr *limitedBuffer
+	name   string
+
+	// feedErr is the error reading the input stream, set by feed before
+	// it closes fed.
+	fed     chan struct{}
+	feedErr error
+	// stop tells feed to return without reading the rest of the input.
+	stop chan struct{}
+
+	done   bool
+	err    error
+	closed sync.Once
+}
+
+// startProgram runs path -d -c with in on its standard input.
+func startProgram(path string, in io.Reader) (*programReader, error) {
+	cmd := exec.Command(path, "-d", "-c")
+	cmd.SysProcAttr = childAttr()
+	cmd.Env = []string{}
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, fmt.Errorf("start %s: %w", path, err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, fmt.Errorf("start %s: %w", path, err)
+	}
+	pr := &programReader{
+		cmd:    cmd,
+		stdout: stdout,
+		stderr: &limitedBuffer{max: stderrLimit},
+		name:   path,
+		fed:    make(chan struct{}),
+		stop:   make(chan struct{}),
+	}
+	cmd.Stderr = pr.stderr
+	growPipe(stdin)
+	growPipe(stdout)
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", path, err)
+	}
+	go pr.feed(in, stdin)
+	return pr, nil
+}
+
+// feed copies in to the program. When the program stops reading, after
+// its last gzip member, feed reads the rest of in and discards it, so that
+// the caller's reader sees the whole blob, as with the in-process decoder.
+func (pr *programReader) feed(in io.Reader, stdin io.WriteCloser) {
+	defer close(pr.fed)
+	buf := make([]byte, 256<<10)
+	toChild := true
+	for {
+		select {
+		case <-pr.stop:
+			stdin.Close()
+			return
+		default:
+		}
+		n, err := in.Read(buf)
+		if n > 0 && toChild {
+			if _, werr := stdin.Write(buf[:n]); werr != nil {
+				// EPIPE or a closed pipe: the program is done reading.
+				toChild = false
+				stdin.Close()
+			}
+		}
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			pr.feedErr = err
+			break
+		}
+	}
+	if toChild {
+		stdin.Close()
+	}
+}
+
+func (pr *programReader) Read(p []byte) (int, error) {
+	if pr.done {
+		return 0, pr.err
+	}
+	n, err := pr.stdout.Read(p)
+	if err == nil {
+		return n, nil
+	}
+	pr.done = true
+	if !errors.Is(err, io.EOF) {
+		pr.err = fmt.Errorf("read output of %s: %w", pr.name, err)
+		return n, pr.err
+	}
+	pr.err = pr.wait()
+	if pr.err == nil {
+		pr.err = io.EOF
+	}
+	return n, pr.err
+}
+
+// wait reaps the program after its output ended and reports why it
+// failed: a read error of the input first, else the program's exit status
+// and standard error, which for a corrupt stream is an invalid layer.
+func (pr *programReader) wait() error {
+	<-pr.fed
+	werr := pr.cmd.Wait()
+	if pr.feedErr != nil {
+		return pr.feedErr
+	}
+	if werr != nil {
+		msg := strings.TrimSpace(pr.stderr.String())
+		if msg == "" {
+			msg = werr.Error()
+		}
+		return invalid(Gzip, fmt.Errorf("%s: %s", GzipProgramName, msg))
+	}
+	return nil
+}
+
+// Close stops the program if its output was not read to the end.
+func (pr *programReader) Close() error {
+	pr.closed.Do(func() {
+		if !pr.done {
+			pr.done = true
+			pr.err = os.ErrClosed
+			close(pr.stop)
+			pr.cmd.Process.Kill()
+			pr.stdout.Close()
+			<-pr.fed
+			pr.cmd.Wait()
+		}
+	})
+	return nil
+}
+
+// limitedBuffer keeps the first max bytes written to it.
+type limitedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+	max int
+}
+
+func (b *limitedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if room := b.max - b.buf.Len(); room > 0 {
+		b.buf.Write(p[:min(len(p), room)])
+	}
+	return len(p), nil
+}
+
+func (b *limitedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
