@@ -101,7 +101,7 @@ func Apply(ctx context.Context, root string, r io.Reader, opts ...ApplyOpt) (Res
 		declared = kind
 	}
 
-	stream, kind, err := compression.DecompressStream(r)
+	stream, kind, err := compression.DecompressStream(r, cfg.decompress...)
 	if err != nil {
 		return Result{}, err
 	}
@@ -109,6 +109,10 @@ func Apply(ctx context.Context, root string, r io.Reader, opts ...ApplyOpt) (Res
 	if cfg.mediaType != "" && kind != declared {
 		log.G(ctx).Debug("layer compression differs from its media type",
 			"mediatype", cfg.mediaType, "detected", kind.String())
+	}
+	if kind == compression.Gzip {
+		log.G(ctx).Debug("inflate layer", "decoder", compression.GzipDecoder(cfg.decompress...),
+			"path", root)
 	}
 
 	a, err := newApplier(ctx, root, cfg)

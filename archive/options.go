@@ -1,5 +1,7 @@
 package archive
 
+import "github.com/strata-containers/strata/archive/compression"
+
 // Limits bounds what one layer may contain. Apply fails with
 // [errdefs.ErrLimit] as soon as an entry crosses one, before writing that
 // entry. A zero field keeps its default from [DefaultLimits].
@@ -60,6 +62,8 @@ type applyConfig struct {
 	overlay   bool
 	mediaType string
 	limits    Limits
+	// decompress holds the options of compression.DecompressStream.
+	decompress []compression.Option
 }
 
 // WithOverlay makes Apply write into root as the upper directory of an
@@ -87,4 +91,25 @@ func WithMediaType(mediaType string) ApplyOpt {
 // defaults.
 func WithLimits(l Limits) ApplyOpt {
 	return func(c *applyConfig) { c.limits = l }
+}
+
+// WithGzipProgram makes Apply inflate gzip layers by running the program
+// at path, such as igzip from [compression.FindGzipProgram], in a child
+// process; see [compression.WithGzipProgram]. An empty path keeps the
+// in-process decoder, which is the default.
+func WithGzipProgram(path string) ApplyOpt {
+	return func(c *applyConfig) {
+		c.decompress = append(c.decompress, compression.WithGzipProgram(path))
+	}
+}
+
+// DecompressOptions returns the options of [compression.DecompressStream]
+// that opts set, for a caller that decompresses a layer ahead of its
+// Apply and must do it as Apply would.
+func DecompressOptions(opts ...ApplyOpt) []compression.Option {
+	var cfg applyConfig
+	for _, opt := range opts {
+		opt(&cfg)
+	}
+	return cfg.decompress
 }

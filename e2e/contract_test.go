@@ -336,3 +336,43 @@ func TestReadVerbsNeedStore(t *testing.T) {
 		t.Errorf("a read verb created the missing root: stat %v", err)
 	}
 }
+
+// TestGzipDecoders unpacks the gzip Debian image with igzip in a child
+// process, the default when it is installed, and with --gzip=internal,
+// checks from the debug log which decoder each used, and compares both
+// trees with the reference tree. A --gzip that names no program is a
+// usage error.
+func TestGzipDecoders(t *testing.T) {
+	testutil.RequiresRoot(t)
+	igzip := testutil.RequiresProgram(t, "igzip")
+	src := testimages.Path(t, "debian")
+	for _, tc := range []struct {
+		flags   []string
+		decoder string
+	}{
+		{nil, igzip},
+		{[]string{"--gzip", "internal"}, "in process"},
+		{[]string{"--gzip", igzip}, igzip},
+	} {
+		t.Run(fmt.Sprint(tc.flags), func(t *testing.T) {
+			g := append([]string{"--root", t.TempDir()}, tc.flags...)
+			mustStrata(t, append(g, "import", "--name", "deb", src)...)
+			res := strata(t, append(g, "--log-level", "debug", "unpack", "deb")...)
+			if res.code != 0 {
+				t.Fatalf("unpack: exit %d: %s", res.code, res.stderr)
+			}
+			want := fmt.Sprintf("decoder=%q", tc.decoder)
+			if tc.decoder == igzip {
+				want = "decoder=" + igzip
+			}
+			if n := strings.Count(res.stderr, want); n != 4 {
+				t.Errorf("the log shows %s for %d layers, want 4:\n%s", want, n, res.stderr)
+			}
+			checkTree(t, g, "deb", src)
+		})
+	}
+	res := strata(t, "--root", t.TempDir(), "--gzip", "/nonexistent/igzip", "images")
+	if res.code != 2 || !strings.Contains(res.stderr, "/nonexistent/igzip") {
+		t.Errorf("--gzip /nonexistent/igzip: exit %d, stderr %q; want exit 2 naming the program", res.code, res.stderr)
+	}
+}

@@ -5,6 +5,7 @@ import (
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/strata-containers/strata/archive"
 	"github.com/strata-containers/strata/oci"
 	"github.com/strata-containers/strata/snapshot"
 	"github.com/strata-containers/strata/unpack"
@@ -39,6 +40,7 @@ type config struct {
 
 	snapshotter   snapshot.Snapshotter
 	unpackOptions []unpack.Opt
+	applyOptions  []archive.ApplyOpt
 }
 
 func newConfig(opts []Opt) config {
@@ -123,6 +125,13 @@ func WithUnpack(sn snapshot.Snapshotter, opts ...unpack.Opt) Opt {
 	return func(c *config) {
 		c.snapshotter, c.unpackOptions = sn, opts
 	}
+}
+
+// WithApplyOptions passes opts to [archive.Apply] for each layer that
+// [WithUnpack] applies, such as [archive.WithGzipProgram]. The store
+// package's Store.ApplyOptions returns those of a store.
+func WithApplyOptions(opts ...archive.ApplyOpt) Opt {
+	return func(c *config) { c.applyOptions = append(c.applyOptions, opts...) }
 }
 
 // State is the stage a layer has reached in a pull.

@@ -286,7 +286,7 @@ func (c *client) unpack(ctx context.Context, cs content.Store, img oci.Image, st
 			ready[l.Descriptor.Digest] = states[i]
 		}
 	}
-	a := &waitApplier{inner: unpack.NewApplier(cs), ready: ready, client: c, store: cs}
+	a := &waitApplier{inner: unpack.NewApplier(cs, c.cfg.applyOptions...), ready: ready, client: c, store: cs}
 	opts := append(slices.Clone(c.cfg.unpackOptions), unpack.WithProgress(func(p unpack.Progress) {
 		state := StateExtracting
 		if p.Done {

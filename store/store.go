@@ -27,6 +27,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/strata-containers/strata/archive/compression"
 	"github.com/strata-containers/strata/content"
 	"github.com/strata-containers/strata/content/local"
 	"github.com/strata-containers/strata/errdefs"
@@ -79,6 +80,7 @@ type config struct {
 	recover     bool
 	existing    bool
 	maxParallel int
+	gzipProgram string
 }
 
 // WithSnapshotter selects the snapshotter that Unpack and Mount use.
@@ -103,6 +105,14 @@ func WithMaxParallel(n int) Opt {
 	return func(c *config) { c.maxParallel = n }
 }
 
+// WithGzipProgram sets the program that inflates gzip layers in a child
+// process; see [compression.WithGzipProgram]. The default is igzip when
+// [compression.FindGzipProgram] finds it on PATH at Open; an empty path
+// selects the in-process decoder.
+func WithGzipProgram(path string) Opt {
+	return func(c *config) { c.gzipProgram = path }
+}
+
 // WithExisting makes Open fail with an error wrapping errdefs.ErrNotFound
 // when the root directory does not exist, instead of creating it, for callers that only
 // read the store, so that a mistyped root is an error and not an empty
@@ -120,7 +130,8 @@ func WithoutRecovery() Opt {
 
 // Open opens the store at root, creating it when it does not exist.
 func Open(ctx context.Context, root string, opts ...Opt) (*Store, error) {
-	cfg := config{snapshotter: DefaultSnapshotter, sync: true, recover: true}
+	cfg := config{snapshotter: DefaultSnapshotter, sync: true, recover: true,
+		gzipProgram: compression.FindGzipProgram()}
 	for _, o := range opts {
 		o(&cfg)
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/strata-containers/strata/archive"
 	"github.com/strata-containers/strata/errdefs"
 	"github.com/strata-containers/strata/image"
 	"github.com/strata-containers/strata/importer"
@@ -104,9 +105,16 @@ func (s *Store) Unpack(ctx context.Context, name string, opts ...unpack.Opt) (di
 	}
 	opts = append([]unpack.Opt{unpack.WithLocker(s.locker),
 		unpack.WithMaxParallel(s.cfg.maxParallel)}, opts...)
-	chainID, err := unpack.ApplyLayers(ctx, sn, unpack.NewApplier(s.content), layers, opts...)
+	chainID, err := unpack.ApplyLayers(ctx, sn, unpack.NewApplier(s.content, s.ApplyOptions()...), layers, opts...)
 	if err != nil {
 		return "", fmt.Errorf("unpack %s: %w", name, err)
 	}
 	return chainID, nil
+}
+
+// ApplyOptions returns the options of [archive.Apply] that the store's
+// options set, for a caller that applies layers into the store's
+// snapshots itself, such as [remote.WithApplyOptions].
+func (s *Store) ApplyOptions() []archive.ApplyOpt {
+	return []archive.ApplyOpt{archive.WithGzipProgram(s.cfg.gzipProgram)}
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/strata-containers/strata/archive"
 	"github.com/strata-containers/strata/archive/compression"
 	"github.com/strata-containers/strata/content"
 	"github.com/strata-containers/strata/log"
@@ -63,7 +64,9 @@ type prefetchChunk struct {
 // on others, and measured on the debian-zstd image a second decoder
 // running ahead raised peak RSS from 31 MiB to 62 MiB, while zstd
 // decompresses several times faster than gzip and gains little from it.
-func startPrefetch(ctx context.Context, p content.Provider, desc ocispec.Descriptor) *prefetch {
+func startPrefetch(ctx context.Context, p content.Provider, desc ocispec.Descriptor,
+	opts []compression.Option,
+) *prefetch {
 	kind, err := compression.FromMediaType(desc.MediaType)
 	if err != nil || kind != compression.Gzip {
 		return nil
@@ -79,11 +82,11 @@ func startPrefetch(ctx context.Context, p content.Provider, desc ocispec.Descrip
 		pf.free <- make([]byte, prefetchChunkSize)
 	}
 	pf.wg.Add(1)
-	go pf.fill(ctx, p)
+	go pf.fill(ctx, p, opts)
 	return pf
 }
 
-func (pf *prefetch) fill(ctx context.Context, p content.Provider) {
+func (pf *prefetch) fill(ctx context.Context, p content.Provider, opts []compression.Option) {
 	defer pf.wg.Done()
 	ra, err := p.ReaderAt(ctx, pf.desc)
 	if err != nil {
@@ -93,7 +96,7 @@ func (pf *prefetch) fill(ctx context.Context, p content.Provider) {
 	defer ra.Close()
 
 	cr := &countingReader{r: io.NewSectionReader(ra, 0, ra.Size()), report: pf.progress}
-	stream, kind, err := compression.DecompressStream(cr)
+	stream, kind, err := compression.DecompressStream(cr, opts...)
 	if err != nil {
 		pf.send(prefetchChunk{err: err})
 		return
@@ -102,6 +105,10 @@ func (pf *prefetch) fill(ctx context.Context, p content.Provider) {
 	if kind != pf.kind {
 		log.G(ctx).Debug("layer compression differs from its media type",
 			"mediatype", pf.desc.MediaType, "detected", kind.String(), "digest", pf.desc.Digest)
+	}
+	if kind == compression.Gzip {
+		log.G(ctx).Debug("inflate layer", "decoder", compression.GzipDecoder(opts...),
+			"digest", pf.desc.Digest)
 	}
 
 	for {
@@ -243,7 +250,8 @@ func (p *prefetcher) schedule(i int) {
 		if p.committed(p.chainIDs[p.next].String()) {
 			continue
 		}
-		if pf := startPrefetch(p.ctx, p.fa.provider, p.layers[p.next].Blob); pf != nil {
+		if pf := startPrefetch(p.ctx, p.fa.provider, p.layers[p.next].Blob,
+			archive.DecompressOptions(p.fa.opts...)); pf != nil {
 			p.pending[p.next] = pf
 		}
 	}

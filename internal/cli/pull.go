@@ -81,7 +81,8 @@ func runPull(cmd *cobra.Command, g *globals, f pullFlags, ref string) error {
 		if err != nil {
 			return err
 		}
-		opts = append(opts, remote.WithUnpack(sn, unpack.WithLocker(locker)))
+		opts = append(opts, remote.WithUnpack(sn, unpack.WithLocker(locker)),
+			remote.WithApplyOptions(s.ApplyOptions()...))
 	}
 	bars := newPullProgress(g.stderr, isTerminal(g.stderr))
 	opts = append(opts, remote.WithProgress(bars.update))

@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
@@ -18,6 +19,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/strata-containers/strata/archive/compression"
 	"github.com/strata-containers/strata/log"
 	"github.com/strata-containers/strata/store"
 	"github.com/strata-containers/strata/unpack"
@@ -35,13 +37,14 @@ type globals struct {
 	logFormat   string
 	sync        bool
 	maxParallel int
+	gzip        string
 	stderr      io.Writer
 }
 
 // open opens the store that the global flags name.
 func (g *globals) open(ctx context.Context, opts ...store.Opt) (*store.Store, error) {
 	opts = append([]store.Opt{store.WithSnapshotter(g.snapshotter), store.WithSync(g.sync),
-		store.WithMaxParallel(g.maxParallel)}, opts...)
+		store.WithMaxParallel(g.maxParallel), store.WithGzipProgram(g.gzipProgram())}, opts...)
 	return store.Open(ctx, g.root, opts...)
 }
 
@@ -99,6 +102,9 @@ snapshots, and mounts the result as a root file system.`,
 			if g.maxParallel < 1 {
 				return usageError{fmt.Errorf("--max-parallel must be 1 or more, not %d", g.maxParallel)}
 			}
+			if err := g.checkGzip(); err != nil {
+				return usageError{err}
+			}
 			return setupLogging(cmd, g)
 		},
 	}
@@ -125,6 +131,14 @@ snapshots, and mounts the result as a root file system.`,
 	flags.IntVar(&g.maxParallel, "max-parallel", unpack.DefaultMaxParallel(),
 		"max number of layers unpacked at once: one applied, the others decompressed ahead "+
 			"into 4 MiB each; 1 applies the layers strictly one after another")
+	defaultGzip := "auto"
+	if env := os.Getenv("STRATA_GZIP"); env != "" {
+		defaultGzip = env
+	}
+	flags.StringVar(&g.gzip, "gzip", defaultGzip,
+		"how to inflate gzip layers: auto runs "+compression.GzipProgramName+" in a child process when it is on PATH "+
+			"and decodes in process otherwise, internal always decodes in process, "+
+			"and a path names a program that takes -d -c (env STRATA_GZIP)")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 
 	root.AddCommand(
@@ -185,4 +199,28 @@ func exactArgs(names ...string) cobra.PositionalArgs {
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// checkGzip reports a --gzip value that names no program.
+func (g *globals) checkGzip() error {
+	switch g.gzip {
+	case "auto", "internal":
+		return nil
+	}
+	if _, err := exec.LookPath(g.gzip); err != nil {
+		return fmt.Errorf("invalid --gzip %q: use auto, internal or the path of a program: %w", g.gzip, err)
+	}
+	return nil
+}
+
+// gzipProgram returns the program that --gzip selects, or "" for the
+// in-process decoder.
+func (g *globals) gzipProgram() string {
+	switch g.gzip {
+	case "auto":
+		return compression.FindGzipProgram()
+	case "internal":
+		return ""
+	}
+	return g.gzip
 }
