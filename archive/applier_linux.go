@@ -68,6 +68,9 @@ type applier struct {
 	// and fileHash computes them.
 	files    *FileSums
 	fileHash hash.Hash
+	// writer writes small files on other goroutines; nil when
+	// WithFileWorkers set none.
+	writer *fileWriter
 }
 
 // copyBufferSize is the size of the buffer that file content is read into
@@ -94,6 +97,9 @@ func newApplier(ctx context.Context, root string, cfg applyConfig) (*applier, er
 		a.layers = append(a.layers, fd)
 	}
 	a.buf = make([]byte, copyBufferSize)
+	if cfg.fileWorkers > 0 {
+		a.writer = newFileWriter(a, cfg.fileWorkers)
+	}
 	if cfg.overlay && len(cfg.lowers) > 0 {
 		if err := a.copyUpRoot(); err != nil {
 			a.close()
@@ -104,6 +110,10 @@ func newApplier(ctx context.Context, root string, cfg applyConfig) (*applier, er
 }
 
 func (a *applier) close() {
+	if a.writer != nil {
+		a.writer.close()
+		a.writer = nil
+	}
 	if a.parentDirFD >= 0 {
 		unix.Close(a.parentDirFD)
 		a.parentDirFD = -1
@@ -115,6 +125,24 @@ func (a *applier) close() {
 }
 
 func (a *applier) root() int { return a.layers[0] }
+
+// waitFiles waits until the queued files are written and returns the
+// first error writing one.
+func (a *applier) waitFiles() error {
+	if a.writer == nil {
+		return nil
+	}
+	return a.writer.wait()
+}
+
+// filesFailed returns the first error writing a queued file, without
+// waiting for the others.
+func (a *applier) filesFailed() error {
+	if a.writer == nil {
+		return nil
+	}
+	return a.writer.failed()
+}
 
 func (a *applier) applyEntry(hdr *tar.Header, r io.Reader) error {
 	if hdr.Typeflag == tar.TypeXGlobalHeader {
@@ -230,6 +258,9 @@ func (a *applier) touchDir(p string, fd int) error {
 // changed, deepest first. A directory that a later entry removed or
 // replaced is skipped: its inode no longer matches.
 func (a *applier) finish() error {
+	if err := a.waitFiles(); err != nil {
+		return err
+	}
 	dirs := make([]string, 0, len(a.pending))
 	for p := range a.pending {
 		dirs = append(dirs, p)

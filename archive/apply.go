@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 
 	"github.com/opencontainers/go-digest"
 
@@ -38,7 +39,8 @@ type Result struct {
 // recorded file share its entry. A file that Apply copied up from a lower
 // layer or did not write itself is not recorded.
 type FileSums struct {
-	m map[fileID]fileSum
+	mu sync.Mutex
+	m  map[fileID]fileSum
 }
 
 type fileID struct{ dev, ino uint64 }
@@ -54,7 +56,9 @@ func (f *FileSums) FileDigest(dev, ino uint64, size int64) (sha256 [32]byte, ok 
 	if f == nil {
 		return sha256, false
 	}
+	f.mu.Lock()
 	s, ok := f.m[fileID{dev, ino}]
+	f.mu.Unlock()
 	if !ok || s.size != size {
 		return sha256, false
 	}
@@ -66,14 +70,22 @@ func (f *FileSums) Len() int {
 	if f == nil {
 		return 0
 	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	return len(f.m)
 }
 
 func (f *FileSums) add(dev, ino uint64, size int64, sum [32]byte) {
+	f.mu.Lock()
 	f.m[fileID{dev, ino}] = fileSum{size: size, sum: sum}
+	f.mu.Unlock()
 }
 
-func (f *FileSums) drop(dev, ino uint64) { delete(f.m, fileID{dev, ino}) }
+func (f *FileSums) drop(dev, ino uint64) {
+	f.mu.Lock()
+	delete(f.m, fileID{dev, ino})
+	f.mu.Unlock()
+}
 
 // Apply reads one layer (plain tar, gzip or zstd, detected by magic bytes
 // whatever the media type declares) from r and applies it onto the directory
@@ -86,11 +98,14 @@ func (f *FileSums) drop(dev, ino uint64) { delete(f.m, fileID{dev, ino}) }
 // the root with ".." fail with [errdefs.ErrBreakout]. On error, root may
 // hold part of the layer; the caller discards it.
 func Apply(ctx context.Context, root string, r io.Reader, opts ...ApplyOpt) (Result, error) {
-	var cfg applyConfig
+	cfg := applyConfig{fileWorkers: -1}
 	for _, opt := range opts {
 		opt(&cfg)
 	}
 	cfg.limits = cfg.limits.withDefaults()
+	if cfg.fileWorkers < 0 {
+		cfg.fileWorkers = DefaultFileWorkers()
+	}
 
 	declared := compression.Uncompressed
 	if cfg.mediaType != "" {
@@ -166,7 +181,14 @@ func (a *applier) applyStream(ctx context.Context, tr *tar.Reader) (int64, error
 			return entries, limitError("entry count", entries, a.cfg.limits.MaxEntries)
 		}
 		if err := a.applyEntry(hdr, tr); err != nil {
+			// A queued file's error comes from an earlier entry.
+			if werr := a.waitFiles(); werr != nil {
+				return entries, werr
+			}
 			return entries, fmt.Errorf("apply entry %q: %w", hdr.Name, classifyFS(err))
+		}
+		if err := a.filesFailed(); err != nil {
+			return entries, err
 		}
 	}
 }

@@ -9,12 +9,15 @@ import (
 	"github.com/strata-containers/strata/internal/layercases"
 )
 
-// runCases applies each case's layers twice: in sequence into one plain
-// directory (native mode), and as overlay uppers, each over the ones
-// before. A case that succeeds must give the same tree, directory mtimes
-// included, in the plain directory and in the mounted overlay, and its
-// check runs on both. A case with WantErr expects that class from the last
-// layer in both modes, and its check runs on the native root.
+// runCases applies each case's layers three times: in sequence into one
+// plain directory (native mode) with every file written on the calling
+// goroutine, the same with four file workers, and as overlay uppers, each
+// over the ones before, with the default workers. A case that succeeds
+// must give the same tree, directory mtimes included, in both plain
+// directories and in the mounted overlay, and its check runs on the
+// first plain directory and the overlay. A case with WantErr expects that
+// class from the last layer in every mode, and its check runs on the
+// first native root.
 func runCases(t *testing.T, cases []layercases.Case) {
 	requireRoot(t)
 	for _, tc := range cases {
@@ -22,12 +25,16 @@ func runCases(t *testing.T, cases []layercases.Case) {
 			s := newSandbox(t)
 			defer s.Check(t)
 			ls := tarLayers(t, s, tc)
-			native, nerr := applyNative(t, s, ls)
+			native, nerr := applyNative(t, s, ls, "snap-native", WithFileWorkers(0))
+			workers, werr := applyNative(t, s, ls, "snap-workers", WithFileWorkers(4))
 			uppers, oerr := applyOverlay(t, s, ls)
 
 			if tc.WantErr != nil {
 				if !errors.Is(nerr, tc.WantErr) {
 					t.Errorf("native apply: error %v, want %v", nerr, tc.WantErr)
+				}
+				if !errors.Is(werr, tc.WantErr) {
+					t.Errorf("native apply with workers: error %v, want %v", werr, tc.WantErr)
 				}
 				if !errors.Is(oerr, tc.WantErr) {
 					t.Errorf("overlay apply: error %v, want %v", oerr, tc.WantErr)
@@ -42,6 +49,9 @@ func runCases(t *testing.T, cases []layercases.Case) {
 			if nerr != nil {
 				t.Fatalf("native apply: %v", nerr)
 			}
+			if werr != nil {
+				t.Fatalf("native apply with workers: %v", werr)
+			}
 			if oerr != nil {
 				t.Fatalf("overlay apply: %v", oerr)
 			}
@@ -53,6 +63,7 @@ func runCases(t *testing.T, cases []layercases.Case) {
 				t.Run("overlay", func(t *testing.T) { tc.Check(t, s, merged) })
 			}
 			compareTrees(t, native, merged)
+			compareTrees(t, native, workers)
 		})
 	}
 }

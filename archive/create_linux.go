@@ -113,6 +113,9 @@ func (a *applier) createFile(hdr *tar.Header, r io.Reader, dirfd int, p, base st
 	if err != nil {
 		return &fs.PathError{Op: "openat", Path: p, Err: err}
 	}
+	if a.writer != nil && hdr.Size <= maxQueuedFile {
+		return a.queueFile(fd, hdr, r, dirfd, p, base)
+	}
 	defer func() {
 		unix.Close(fd)
 		if err != nil {
@@ -129,7 +132,55 @@ func (a *applier) createFile(hdr *tar.Header, r io.Reader, dirfd int, p, base st
 	if err != nil {
 		return err
 	}
-	if err := a.setMetadataFD(fd, p, hdr, &st); err != nil {
+	if err := a.finishFile(fd, p, hdr, &st); err != nil {
+		return err
+	}
+	a.files.add(st.Dev, st.Ino, hdr.Size, sum)
+	return nil
+}
+
+// queueFile reads the content of the small file just created at fd and
+// hands it to the file writer, which writes it and closes fd.
+func (a *applier) queueFile(fd int, hdr *tar.Header, r io.Reader, dirfd int, p, base string) error {
+	data := a.writer.reserve(hdr.Size)
+	if err := readContent(r, data); err != nil {
+		unix.Close(fd)
+		unix.Unlinkat(dirfd, base, 0)
+		return err
+	}
+	a.writer.add(fd, hdr, p, data)
+	return nil
+}
+
+// readContent fills data from the entry r, which must end right after.
+func readContent(r io.Reader, data []byte) error {
+	if _, err := io.ReadFull(r, data); err != nil {
+		if errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
+		}
+		return classifyRead("read content", err)
+	}
+	return checkEntryEnd(r)
+}
+
+// checkEntryEnd reports an entry whose data goes on past its size.
+// archive/tar reports a sparse map that does not match the stored data
+// only on the read that reaches the end of the entry.
+func checkEntryEnd(r io.Reader) error {
+	var b [1]byte
+	if n, err := r.Read(b[:]); n != 0 || !errors.Is(err, io.EOF) {
+		if err == nil {
+			err = errors.New("entry is longer than its size")
+		}
+		return classifyRead("read content", err)
+	}
+	return nil
+}
+
+// finishFile sets the owner, xattrs, mode and times of the regular file
+// fd after its content is written; st is its fstat from before.
+func (a *applier) finishFile(fd int, p string, hdr *tar.Header, st *unix.Stat_t) error {
+	if err := a.setMetadataFD(fd, p, hdr, st); err != nil {
 		return err
 	}
 	if mode := uint32(hdr.Mode & 0o7777); st.Mode&0o7777 != mode {
@@ -138,11 +189,7 @@ func (a *applier) createFile(hdr *tar.Header, r io.Reader, dirfd int, p, base st
 		}
 	}
 	atime, mtime := headerTimes(hdr)
-	if err := setTimesFD(fd, p, atime, mtime); err != nil {
-		return err
-	}
-	a.files.add(st.Dev, st.Ino, hdr.Size, sum)
-	return nil
+	return setTimesFD(fd, p, atime, mtime)
 }
 
 // writeContent copies size bytes of r to fd and returns their sha256
@@ -177,13 +224,8 @@ func (a *applier) writeContent(fd int, p string, r io.Reader, size int64) ([32]b
 		}
 	}
 
-	// archive/tar reports a sparse map that does not match the stored data
-	// only on the read that reaches the end of the entry.
-	if n, err := r.Read(a.buf[:1]); n != 0 || !errors.Is(err, io.EOF) {
-		if err == nil {
-			err = errors.New("entry is longer than its size")
-		}
-		return sum, classifyRead("read content", err)
+	if err := checkEntryEnd(r); err != nil {
+		return sum, err
 	}
 	h.Sum(sum[:0])
 	return sum, nil

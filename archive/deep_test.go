@@ -130,7 +130,7 @@ func TestApplyLowerNearPathMax(t *testing.T) {
 		s := newSandbox(t)
 		defer s.Check(t)
 		ls := append(lowers, tartest.Tar(t, hardlink("h", d+"/f")))
-		_, nerr := applyNative(t, s, ls)
+		_, nerr := applyNative(t, s, ls, "snap-native")
 		_, oerr := applyOverlay(t, s, ls)
 		if !errors.Is(nerr, errdefs.ErrInvalidLayer) {
 			t.Errorf("native apply: error %v, want %v", nerr, errdefs.ErrInvalidLayer)
@@ -145,7 +145,7 @@ func TestApplyLowerNearPathMax(t *testing.T) {
 		// Relative to the sandbox, the paths in the tree fit in PATH_MAX.
 		t.Chdir(s.Dir)
 		ls := append(lowers, tartest.Tar(t, file(d+"/h", "h")))
-		_, nerr := applyNative(t, s, ls)
+		_, nerr := applyNative(t, s, ls, "snap-native")
 		if nerr != nil {
 			t.Fatalf("native apply: %v", nerr)
 		}

@@ -42,13 +42,14 @@ func newRoot(t *testing.T, s *sandbox, name string) string {
 	return root
 }
 
-// applyNative applies the layers in order into one plain directory and
-// returns it with the error of the last layer. Earlier layers must apply.
-func applyNative(t *testing.T, s *sandbox, layers [][]byte) (string, error) {
+// applyNative applies the layers in order into one plain directory, named
+// name in the sandbox, and returns it with the error of the last layer.
+// Earlier layers must apply.
+func applyNative(t *testing.T, s *sandbox, layers [][]byte, name string, opts ...ApplyOpt) (string, error) {
 	t.Helper()
-	root := newRoot(t, s, "snap-native")
+	root := newRoot(t, s, name)
 	for i, layer := range layers {
-		_, err := Apply(context.Background(), root, bytes.NewReader(layer))
+		_, err := Apply(context.Background(), root, bytes.NewReader(layer), opts...)
 		if i == len(layers)-1 {
 			return root, err
 		}

@@ -1,6 +1,10 @@
 package archive
 
-import "github.com/strata-containers/strata/archive/compression"
+import (
+	"runtime"
+
+	"github.com/strata-containers/strata/archive/compression"
+)
 
 // Limits bounds what one layer may contain. Apply fails with
 // [errdefs.ErrLimit] as soon as an entry crosses one, before writing that
@@ -64,6 +68,9 @@ type applyConfig struct {
 	limits    Limits
 	// decompress holds the options of compression.DecompressStream.
 	decompress []compression.Option
+	// fileWorkers is the number of goroutines that write small files,
+	// -1 until WithFileWorkers sets it.
+	fileWorkers int
 }
 
 // WithOverlay makes Apply write into root as the upper directory of an
@@ -112,4 +119,21 @@ func DecompressOptions(opts ...ApplyOpt) []compression.Option {
 		opt(&cfg)
 	}
 	return cfg.decompress
+}
+
+// WithFileWorkers sets the number of goroutines that write the content and
+// metadata of small regular files while Apply goes on reading the next
+// entries; the default is [DefaultFileWorkers]. 0 writes every file on
+// the goroutine that calls Apply. Names are created and removed in the
+// order of the stream either way, and Apply returns after every file is
+// written.
+func WithFileWorkers(n int) ApplyOpt {
+	return func(c *applyConfig) { c.fileWorkers = max(n, 0) }
+}
+
+// DefaultFileWorkers returns the number of goroutines that [Apply] writes
+// small files on unless [WithFileWorkers] changes it: one less than the
+// CPUs Go uses, at least 1 and at most 4.
+func DefaultFileWorkers() int {
+	return min(max(runtime.GOMAXPROCS(0)-1, 1), 4)
 }
