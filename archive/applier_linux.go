@@ -71,6 +71,8 @@ type applier struct {
 	// writer writes small files on other goroutines; nil when
 	// WithFileWorkers set none.
 	writer *fileWriter
+	// flusher is the writeback that WithWriteback started, or nil.
+	flusher *writeback
 }
 
 // copyBufferSize is the size of the buffer that file content is read into
@@ -100,6 +102,9 @@ func newApplier(ctx context.Context, root string, cfg applyConfig) (*applier, er
 	if cfg.fileWorkers > 0 {
 		a.writer = newFileWriter(a, cfg.fileWorkers)
 	}
+	if cfg.writeback > 0 {
+		a.flusher = startWriteback(ctx, root, cfg.writeback)
+	}
 	if cfg.overlay && len(cfg.lowers) > 0 {
 		if err := a.copyUpRoot(); err != nil {
 			a.close()
@@ -114,6 +119,8 @@ func (a *applier) close() {
 		a.writer.close()
 		a.writer = nil
 	}
+	a.flusher.close()
+	a.flusher = nil
 	if a.parentDirFD >= 0 {
 		unix.Close(a.parentDirFD)
 		a.parentDirFD = -1

@@ -2,6 +2,7 @@ package archive
 
 import (
 	"runtime"
+	"time"
 
 	"github.com/strata-containers/strata/archive/compression"
 )
@@ -71,6 +72,8 @@ type applyConfig struct {
 	// fileWorkers is the number of goroutines that write small files,
 	// -1 until WithFileWorkers sets it.
 	fileWorkers int
+	// writeback is the interval of WithWriteback, 0 for none.
+	writeback time.Duration
 }
 
 // WithOverlay makes Apply write into root as the upper directory of an
@@ -136,4 +139,14 @@ func WithFileWorkers(n int) ApplyOpt {
 // CPUs Go uses, at least 1 and at most 4.
 func DefaultFileWorkers() int {
 	return min(max(runtime.GOMAXPROCS(0)-1, 1), 4)
+}
+
+// WithWriteback makes Apply call syncfs(2) on the file system of root
+// every interval while it applies, so that the kernel writes the layer out
+// on another core during the apply and a syncfs after Apply, such as the
+// one a snapshotter makes before its commit, has less left to write.
+// Apply makes no promise of durability itself. 0, the default, flushes
+// nothing.
+func WithWriteback(every time.Duration) ApplyOpt {
+	return func(c *applyConfig) { c.writeback = max(every, 0) }
 }

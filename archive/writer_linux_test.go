@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"testing"
@@ -123,5 +124,46 @@ func TestFileWorkersReportErrors(t *testing.T) {
 		if err == nil || !bytes.Contains([]byte(err.Error()), []byte(`"d/bad"`)) {
 			t.Errorf("%d workers: error %v, want one naming d/bad", workers, err)
 		}
+	}
+}
+
+// slowReader returns its bytes a few at a time with a pause before each
+// read, so that an apply lasts long enough for a writeback tick.
+type slowReader struct {
+	r io.Reader
+}
+
+func (s slowReader) Read(p []byte) (int, error) {
+	time.Sleep(2 * time.Millisecond)
+	return s.r.Read(p[:min(len(p), 4096)])
+}
+
+// TestWritebackFlushesDuringApply checks that WithWriteback calls syncfs
+// while a layer is applied and stops with the apply.
+func TestWritebackFlushesDuringApply(t *testing.T) {
+	requireRoot(t)
+	var entries []tartest.Entry
+	for i := range 50 {
+		entries = append(entries, file(fmt.Sprintf("f%02d", i), string(bytes.Repeat([]byte{'x'}, 8192))))
+	}
+	layer := tartest.Tar(t, entries...)
+	root := t.TempDir()
+	cfg := applyConfig{writeback: time.Millisecond, limits: DefaultLimits()}
+	a, err := newApplier(context.Background(), root, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.applyStream(context.Background(), tar.NewReader(slowReader{bytes.NewReader(layer)})); err != nil {
+		t.Fatal(err)
+	}
+	flusher := a.flusher
+	a.close()
+	n := flusher.syncs.Load()
+	if n == 0 {
+		t.Fatal("no syncfs during the apply")
+	}
+	time.Sleep(10 * time.Millisecond)
+	if after := flusher.syncs.Load(); after != n {
+		t.Errorf("%d syncfs calls after close", after-n)
 	}
 }

