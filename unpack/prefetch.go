@@ -45,6 +45,9 @@ type prefetch struct {
 	// the decompressing goroutine calls with the compressed bytes read.
 	report atomic.Pointer[func(int64)]
 	read   atomic.Int64
+	// reportMu keeps calls of report from overlapping: the first one
+	// comes from the apply's goroutine, the later ones from fill.
+	reportMu sync.Mutex
 
 	cur prefetchChunk
 	off int
@@ -144,7 +147,9 @@ func (pf *prefetch) send(c prefetchChunk) bool {
 func (pf *prefetch) progress(n int64) {
 	pf.read.Store(n)
 	if fn := pf.report.Load(); fn != nil {
+		pf.reportMu.Lock()
 		(*fn)(n)
+		pf.reportMu.Unlock()
 	}
 }
 
@@ -157,8 +162,10 @@ func (pf *prefetch) progress(n int64) {
 // layer fails or succeeds exactly as it would have without the prefetch.
 func (pf *prefetch) begin(fn func(int64)) bool {
 	if fn != nil {
+		pf.reportMu.Lock()
 		pf.report.Store(&fn)
 		fn(pf.read.Load())
+		pf.reportMu.Unlock()
 	}
 	pf.cur = <-pf.full
 	pf.err = pf.cur.err
