@@ -4,10 +4,8 @@ import (
 	"archive/tar"
 	"cmp"
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"io/fs"
 	"slices"
@@ -64,10 +62,8 @@ type applier struct {
 	parentDir   string
 	parentDirFD int
 
-	// files records the digests of the regular files this layer wrote,
-	// and fileHash computes them.
-	files    *FileSums
-	fileHash hash.Hash
+	// files records the checksums of the regular files this layer wrote.
+	files *FileSums
 	// writer writes small files on other goroutines; nil when
 	// WithFileWorkers set none.
 	writer *fileWriter
@@ -88,7 +84,6 @@ func newApplier(ctx context.Context, root string, cfg applyConfig) (*applier, er
 		dirCache:    map[string]node{},
 		parentDirFD: -1,
 		files:       &FileSums{m: map[fileID]fileSum{}},
-		fileHash:    sha256.New(),
 	}
 	for _, dir := range append([]string{root}, cfg.lowers...) {
 		fd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)

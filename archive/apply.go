@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"sync"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/strata-containers/strata/archive/compression"
 	"github.com/strata-containers/strata/errdefs"
 	"github.com/strata-containers/strata/log"
+	"github.com/strata-containers/strata/snapshot"
 )
 
 // Result describes a layer that [Apply] applied.
@@ -27,15 +29,15 @@ type Result struct {
 	// Compression is the compression detected from the stream's magic
 	// bytes.
 	Compression compression.Kind
-	// Files holds the sha256 digest of every regular file that Apply
+	// Files holds the CRC-32C checksum of every regular file that Apply
 	// wrote, computed from the bytes as they were written. It implements
 	// snapshot.FileDigests, so that a snapshotter's commit can skip
 	// reading those files back.
 	Files *FileSums
 }
 
-// FileSums records, by device and inode number, the size and sha256
-// digest of the regular files that one [Apply] wrote. Hard links to a
+// FileSums records, by device and inode number, the size and CRC-32C
+// checksum of the regular files that one [Apply] wrote. Hard links to a
 // recorded file share its entry. A file that Apply copied up from a lower
 // layer or did not write itself is not recorded.
 type FileSums struct {
@@ -47,22 +49,26 @@ type fileID struct{ dev, ino uint64 }
 
 type fileSum struct {
 	size int64
-	sum  [32]byte
+	sum  uint32
 }
 
-// FileDigest returns the sha256 digest recorded for the file dev:ino,
-// with ok false when none is or the recorded size differs from size.
-func (f *FileSums) FileDigest(dev, ino uint64, size int64) (sha256 [32]byte, ok bool) {
+// castagnoli is the table of the CRC-32C checksum that FileSums records.
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// FileDigest returns the checksum recorded for the file dev:ino, spelled
+// as [snapshot.CRC32C] spells it, with ok false when none is recorded or
+// the recorded size differs from size.
+func (f *FileSums) FileDigest(dev, ino uint64, size int64) (digest string, ok bool) {
 	if f == nil {
-		return sha256, false
+		return "", false
 	}
 	f.mu.Lock()
 	s, ok := f.m[fileID{dev, ino}]
 	f.mu.Unlock()
 	if !ok || s.size != size {
-		return sha256, false
+		return "", false
 	}
-	return s.sum, true
+	return snapshot.CRC32C(s.sum), true
 }
 
 // Len returns the number of files recorded.
@@ -75,7 +81,7 @@ func (f *FileSums) Len() int {
 	return len(f.m)
 }
 
-func (f *FileSums) add(dev, ino uint64, size int64, sum [32]byte) {
+func (f *FileSums) add(dev, ino uint64, size int64, sum uint32) {
 	f.mu.Lock()
 	f.m[fileID{dev, ino}] = fileSum{size: size, sum: sum}
 	f.mu.Unlock()

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"io/fs"
 	"os"
@@ -192,13 +193,11 @@ func (a *applier) finishFile(fd int, p string, hdr *tar.Header, st *unix.Stat_t)
 	return setTimesFD(fd, p, atime, mtime)
 }
 
-// writeContent copies size bytes of r to fd and returns their sha256
-// digest. Blocks of zeros as long as the copy buffer are skipped, which
+// writeContent copies size bytes of r to fd and returns their CRC-32C
+// checksum. Blocks of zeros as long as the copy buffer are skipped, which
 // keeps sparse files sparse: archive/tar returns their holes as zeros.
-func (a *applier) writeContent(fd int, p string, r io.Reader, size int64) ([32]byte, error) {
-	var sum [32]byte
-	h := a.fileHash
-	h.Reset()
+func (a *applier) writeContent(fd int, p string, r io.Reader, size int64) (uint32, error) {
+	var sum uint32
 	var off int64
 	hole := false
 	for off < size {
@@ -209,7 +208,7 @@ func (a *applier) writeContent(fd int, p string, r io.Reader, size int64) ([32]b
 			}
 			return sum, classifyRead("read content", err)
 		}
-		h.Write(chunk)
+		sum = crc32.Update(sum, castagnoli, chunk)
 		hole = len(chunk) == len(a.buf) && bytes.Equal(chunk, zeroBlock[:])
 		if !hole {
 			if err := pwriteAll(fd, chunk, off); err != nil {
@@ -227,7 +226,6 @@ func (a *applier) writeContent(fd int, p string, r io.Reader, size int64) ([32]b
 	if err := checkEntryEnd(r); err != nil {
 		return sum, err
 	}
-	h.Sum(sum[:0])
 	return sum, nil
 }
 

@@ -3,9 +3,8 @@ package archive
 import (
 	"archive/tar"
 	"bytes"
-	"crypto/sha256"
 	"fmt"
-	"hash"
+	"hash/crc32"
 	"io/fs"
 	"sync"
 
@@ -137,10 +136,9 @@ func (w *fileWriter) close() error {
 
 func (w *fileWriter) work() {
 	defer w.workers.Done()
-	h := sha256.New()
 	for b := range w.jobs {
 		for _, f := range b.files {
-			err := w.write(f, h)
+			err := w.write(f)
 			unix.Close(f.fd)
 			w.fail(f, err)
 		}
@@ -166,13 +164,12 @@ func (w *fileWriter) fail(f queuedFile, err error) {
 // write does for a queued file what createFile does after it opened one.
 // On an error the file stays: the apply fails, and its caller removes
 // the whole tree.
-func (w *fileWriter) write(f queuedFile, h hash.Hash) error {
+func (w *fileWriter) write(f queuedFile) error {
 	var st unix.Stat_t
 	if err := unix.Fstat(f.fd, &st); err != nil {
 		return &fs.PathError{Op: "fstat", Path: f.p, Err: err}
 	}
-	h.Reset()
-	h.Write(f.data)
+	sum := crc32.Update(0, castagnoli, f.data)
 	// A whole copy buffer of zeros is a hole, as in writeContent.
 	if len(f.data) == copyBufferSize && bytes.Equal(f.data, zeroBlock[:]) {
 		if err := unix.Ftruncate(f.fd, int64(len(f.data))); err != nil {
@@ -184,12 +181,6 @@ func (w *fileWriter) write(f queuedFile, h hash.Hash) error {
 	if err := w.a.finishFile(f.fd, f.p, f.hdr, &st); err != nil {
 		return err
 	}
-	w.a.files.add(st.Dev, st.Ino, f.hdr.Size, sumOf(h))
+	w.a.files.add(st.Dev, st.Ino, f.hdr.Size, sum)
 	return nil
-}
-
-func sumOf(h hash.Hash) [32]byte {
-	var sum [32]byte
-	h.Sum(sum[:0])
-	return sum
 }

@@ -2,9 +2,7 @@ package native
 
 import (
 	"context"
-	"encoding/hex"
 	"path/filepath"
-	"strings"
 	"sync"
 
 	"golang.org/x/sys/unix"
@@ -34,7 +32,8 @@ type copiedFile struct {
 	size  int64
 	ctime unix.Timespec
 	mtime unix.Timespec
-	sum   [32]byte
+	// digest is the checksum that the parent's manifest lists.
+	digest string
 }
 
 // copyTracker holds the [copiedFiles] of the active snapshots that this
@@ -85,17 +84,9 @@ func recordCopies(c *copiedFiles, parent map[string]storage.ManifestEntry) fscop
 		if !ok || e.Size != src.Size || dst.Size != src.Size {
 			return
 		}
-		hexSum, ok := strings.CutPrefix(e.Digest, "sha256:")
-		if !ok {
-			return
+		c.files[fileID{dev: uint64(dst.Dev), ino: dst.Ino}] = copiedFile{
+			path: rel, size: dst.Size, ctime: dst.Ctim, mtime: dst.Mtim, digest: e.Digest,
 		}
-		b, err := hex.DecodeString(hexSum)
-		if err != nil || len(b) != 32 {
-			return
-		}
-		f := copiedFile{path: rel, size: dst.Size, ctime: dst.Ctim, mtime: dst.Mtim}
-		copy(f.sum[:], b)
-		c.files[fileID{dev: uint64(dst.Dev), ino: dst.Ino}] = f
 	}
 }
 
@@ -128,7 +119,7 @@ type mergedDigests struct {
 	copied  map[fileID]copiedFile
 }
 
-func (m *mergedDigests) FileDigest(dev, ino uint64, size int64) ([32]byte, bool) {
+func (m *mergedDigests) FileDigest(dev, ino uint64, size int64) (string, bool) {
 	if m.primary != nil {
 		if sum, ok := m.primary.FileDigest(dev, ino, size); ok {
 			return sum, true
@@ -136,9 +127,9 @@ func (m *mergedDigests) FileDigest(dev, ino uint64, size int64) ([32]byte, bool)
 	}
 	f, ok := m.copied[fileID{dev, ino}]
 	if !ok || f.size != size {
-		return [32]byte{}, false
+		return "", false
 	}
-	return f.sum, true
+	return f.digest, true
 }
 
 // newCopiedFiles returns an empty record for the copy into tree.

@@ -8,7 +8,7 @@
 //	<root>/metadata.db            bbolt metadata (see snapshot/storage)
 //	<root>/staging/<token>.lock   flock held by the builder of new-<token>
 //	<root>/snapshots/<id>/fs      the snapshot's whole tree
-//	<root>/snapshots/<id>/manifest  size and sha256 of each file in fs, committed only
+//	<root>/snapshots/<id>/manifest  size and checksum of each file in fs, committed only
 //	<root>/snapshots/new-*        a snapshot being created
 //	<root>/snapshots/rm-*         a snapshot being removed
 //

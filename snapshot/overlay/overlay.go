@@ -6,7 +6,7 @@
 //	<root>/staging/<token>.lock   flock held by the builder of new-<token>
 //	<root>/snapshots/<id>/fs      the snapshot's own files: overlay upperdir
 //	<root>/snapshots/<id>/work    overlay workdir, active snapshots only
-//	<root>/snapshots/<id>/manifest  size and sha256 of each file in fs, committed only
+//	<root>/snapshots/<id>/manifest  size and checksum of each file in fs, committed only
 //	<root>/snapshots/new-*        a snapshot being created
 //	<root>/snapshots/rm-*         a snapshot being removed
 //

@@ -40,7 +40,7 @@
 // ID inside the metadata transaction that creates the record, so a crash
 // leaves either a staging directory or a complete snapshot, never a record
 // without its directory. A committed snapshot's <id>/manifest lists the
-// size and sha256 digest of every regular file in <id>/fs, written by
+// size and CRC-32C checksum of every regular file in <id>/fs, written by
 // [Seal] before the commit record; [Check] compares the files with it.
 //
 // [Dirs.Recover] removes leftovers while other processes work in the root:

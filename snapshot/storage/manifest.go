@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"io/fs"
 	"os"
@@ -24,13 +25,20 @@ import (
 )
 
 // ManifestName is the file beside a committed snapshot's fs directory that
-// lists the size and sha256 digest of every regular file in fs.
+// lists the size and checksum of every regular file in fs.
 const ManifestName = "manifest"
 
 // manifestHeader is the first line of a manifest. Each further line is
-// "<size> sha256:<hex> <path>", the path relative to fs and quoted with
-// strconv.Quote so that any byte string survives.
-const manifestHeader = "strata-manifest v1"
+// "<size> <checksum> <path>", the checksum as [snapshot.CRC32C] spells it
+// and the path relative to fs, quoted with strconv.Quote so that any byte
+// string survives. Manifests with the header of version 1, written until
+// 2026-12-04, list sha256 digests ("sha256:<hex>"); they are still read
+// and verified, and a native snapshot's copies keep their parent's
+// sha256 lines.
+const (
+	manifestHeader   = "strata-manifest v2"
+	manifestHeaderV1 = "strata-manifest v1"
+)
 
 // ManifestEntry is one regular file of a manifest.
 type ManifestEntry struct {
@@ -224,7 +232,7 @@ func (m *manifestWriter) addFile(dirfd int, tree, name, rel string, st *unix.Sta
 	m.count(st)
 	if dgst == "" && m.digests != nil {
 		if sum, ok := m.digests.FileDigest(st.Dev, st.Ino, st.Size); ok {
-			dgst = "sha256:" + hex.EncodeToString(sum[:])
+			dgst = sum
 		}
 	}
 	if dgst == "" {
@@ -233,7 +241,7 @@ func (m *manifestWriter) addFile(dirfd int, tree, name, rel string, st *unix.Sta
 			return &fs.PathError{Op: "openat", Path: filepath.Join(tree, rel), Err: err}
 		}
 		f := os.NewFile(uintptr(fd), filepath.Join(tree, rel))
-		dgst, err = hashReader(f, m.buf)
+		dgst, err = checksumReader(f, m.buf, "")
 		f.Close()
 		if err != nil {
 			return fmt.Errorf("hash %s: %w", f.Name(), err)
@@ -248,25 +256,45 @@ func (m *manifestWriter) addFile(dirfd int, tree, name, rel string, st *unix.Sta
 	return err
 }
 
-func hashReader(r io.Reader, buf []byte) (string, error) {
-	h := sha256.New()
-	if _, err := io.CopyBuffer(h, r, buf); err != nil {
-		return "", err
+// checksumReader returns the checksum of r's bytes, spelled as manifests
+// spell it, by the algorithm of like: sha256 when like starts with
+// "sha256:", else CRC-32C.
+func checksumReader(r io.Reader, buf []byte, like string) (string, error) {
+	if strings.HasPrefix(like, "sha256:") {
+		h := sha256.New()
+		if _, err := io.CopyBuffer(h, r, buf); err != nil {
+			return "", err
+		}
+		return "sha256:" + hex.EncodeToString(h.Sum(nil)), nil
 	}
-	return "sha256:" + hex.EncodeToString(h.Sum(nil)), nil
+	var sum uint32
+	for {
+		n, err := r.Read(buf)
+		sum = crc32.Update(sum, castagnoli, buf[:n])
+		if errors.Is(err, io.EOF) {
+			return snapshot.CRC32C(sum), nil
+		}
+		if err != nil {
+			return "", err
+		}
+	}
 }
 
-func hashFile(path string, buf []byte) (string, error) {
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// checksumFile returns the checksum of the file at path by the algorithm
+// of like, as checksumReader does.
+func checksumFile(path string, buf []byte, like string) (string, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return "", err
 	}
 	defer f.Close()
-	h := sha256.New()
-	if _, err := io.CopyBuffer(h, f, buf); err != nil {
+	sum, err := checksumReader(f, buf, like)
+	if err != nil {
 		return "", fmt.Errorf("hash %s: %w", path, err)
 	}
-	return "sha256:" + hex.EncodeToString(h.Sum(nil)), nil
+	return sum, nil
 }
 
 // ReadManifest reads the manifest at path.
@@ -278,7 +306,7 @@ func ReadManifest(path string) ([]ManifestEntry, error) {
 	defer f.Close()
 	s := bufio.NewScanner(f)
 	s.Buffer(make([]byte, 64*1024), 1<<20)
-	if !s.Scan() || s.Text() != manifestHeader {
+	if !s.Scan() || (s.Text() != manifestHeader && s.Text() != manifestHeaderV1) {
 		return nil, fmt.Errorf("read manifest %s: missing header %q", path, manifestHeader)
 	}
 	var entries []ManifestEntry
@@ -347,7 +375,7 @@ func VerifyManifest(ctx context.Context, dir string) (files int, bad []string, e
 		problem := ""
 		if fi.Size() != e.Size {
 			problem = fmt.Sprintf("%s: size %d, want %d", e.Path, fi.Size(), e.Size)
-		} else if dgst, err := hashFile(p, buf); err != nil {
+		} else if dgst, err := checksumFile(p, buf, e.Digest); err != nil {
 			problem = fmt.Sprintf("%s: %v", e.Path, err)
 		} else if dgst != e.Digest {
 			problem = fmt.Sprintf("%s: digest %s, want %s", e.Path, dgst, e.Digest)

@@ -111,3 +111,49 @@ func TestCheckReportsMissingDirectory(t *testing.T) {
 		t.Errorf("problems (-want +got):\n%s", diff)
 	}
 }
+
+// TestManifestChecksums checks that a new manifest lists CRC-32C
+// checksums under the version 2 header, and that a version 1 manifest,
+// which lists sha256 digests, is still verified by sha256.
+func TestManifestChecksums(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	tree := filepath.Join(dir, "fs")
+	if err := os.MkdirAll(tree, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(tree, "f"), []byte("123456789"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Seal(ctx, dir, false); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(filepath.Join(dir, ManifestName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 0xe3069283 is CRC-32C's published check value: the checksum of
+	// "123456789".
+	want := "strata-manifest v2\n9 crc32c:e3069283 \"f\"\n"
+	if string(data) != want {
+		t.Errorf("manifest is %q, want %q", data, want)
+	}
+
+	v1 := "strata-manifest v1\n9 sha256:15e2b0d3c33891ebb0f1ef609ec419420c20e320ce94c65fbc8c3312448eb225 \"f\"\n"
+	if err := os.WriteFile(filepath.Join(dir, ManifestName), []byte(v1), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, bad, err := VerifyManifest(ctx, dir); err != nil || len(bad) != 0 {
+		t.Fatalf("verify the version 1 manifest of an intact tree: problems %q, error %v", bad, err)
+	}
+	if err := os.WriteFile(filepath.Join(tree, "f"), []byte("123456780"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, bad, err := VerifyManifest(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(bad) != 1 || !strings.Contains(bad[0], "want sha256:15e2b0d3") {
+		t.Errorf("verify a changed file against the version 1 manifest: problems %q, want one sha256 mismatch", bad)
+	}
+}
