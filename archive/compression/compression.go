@@ -73,7 +73,9 @@ func Detect(header []byte) Kind {
 // bytes that start with the gzip magic number are the next member, and
 // anything else ends the stream and is read and ignored, as igzip does:
 // producers pad their output with zero bytes. The decoded bytes are the
-// same with or without [WithGzipProgram].
+// same with or without [WithGzipProgram], except for a member after the
+// first whose header sets a reserved flag bit: the in-process decoder
+// rejects it and igzip decodes it.
 func DecompressStream(r io.Reader, opts ...Option) (io.ReadCloser, Kind, error) {
 	var o options
 	for _, opt := range opts {

@@ -52,8 +52,12 @@ func WithGzipProgram(path string) Option {
 }
 
 // checkGzipHeader rejects a first gzip member whose method is not deflate
-// or whose reserved flag bits are set, as the in-process decoder does and
-// RFC 1952 asks; igzip accepts reserved bits. It only peeks at br.
+// or whose reserved flag bits are set, as the in-process decoder does;
+// igzip accepts reserved bits. It only peeks at br.
+//
+// NOTE: later members are not checked, because their headers pass
+// through igzip unseen, so a later member with reserved bits set decodes
+// with igzip and fails in process.
 func checkGzipHeader(br *bufio.Reader) error {
 	h, err := br.Peek(4)
 	if err != nil {
@@ -100,6 +104,9 @@ type programReader struct {
 	done   bool
 	err    error
 	closed sync.Once
+	// reaped is set once Wait has returned waitErr.
+	reaped  bool
+	waitErr error
 }
 
 // startProgram runs path -d -c with in on its standard input.
@@ -178,6 +185,7 @@ func (pr *programReader) Read(p []byte) (int, error) {
 	}
 	pr.done = true
 	if !errors.Is(err, io.EOF) {
+		pr.stopProgram()
 		pr.err = fmt.Errorf("read output of %s: %w", pr.name, err)
 		return n, pr.err
 	}
@@ -188,37 +196,67 @@ func (pr *programReader) Read(p []byte) (int, error) {
 	return n, pr.err
 }
 
+// dataErrorStatus is the exit status with which igzip reports a corrupt
+// or truncated stream. Any other status, or a signal, is a failure of the
+// program, not of the layer.
+const dataErrorStatus = 1
+
 // wait reaps the program after its output ended and reports why it
-// failed: a read error of the input first, else the program's exit status
-// and standard error, which for a corrupt stream is an invalid layer.
+// failed: a read error of the input first, then the program's exit
+// status and standard error, which for a corrupt stream is an invalid
+// layer.
 func (pr *programReader) wait() error {
 	<-pr.fed
-	werr := pr.cmd.Wait()
+	werr := pr.reap()
 	if pr.feedErr != nil {
-		return pr.feedErr
+		return fmt.Errorf("read %s stream: %w", Gzip, pr.feedErr)
 	}
-	if werr != nil {
-		msg := strings.TrimSpace(pr.stderr.String())
-		if msg == "" {
-			msg = werr.Error()
-		}
-		return invalid(Gzip, fmt.Errorf("%s: %s", GzipProgramName, msg))
+	if werr == nil {
+		return nil
 	}
-	return nil
+	msg := strings.TrimSpace(pr.stderr.String())
+	var ee *exec.ExitError
+	if errors.As(werr, &ee) && ee.ExitCode() == dataErrorStatus {
+		return invalid(Gzip, fmt.Errorf("%s failed: %s", pr.name, msg))
+	}
+	if msg != "" {
+		return fmt.Errorf("run %s: %w: %s", pr.name, werr, msg)
+	}
+	return fmt.Errorf("run %s: %w", pr.name, werr)
 }
 
-// Close stops the program if its output was not read to the end.
+// reap waits for the program to exit, once.
+func (pr *programReader) reap() error {
+	if !pr.reaped {
+		pr.reaped = true
+		pr.waitErr = pr.cmd.Wait()
+	}
+	return pr.waitErr
+}
+
+// stopProgram kills the program and reaps it. Wait also closes the pipe to
+// its input, so that a write of feed in progress fails and feed returns
+// after the read of the input that it may be blocked in.
+func (pr *programReader) stopProgram() {
+	if pr.reaped {
+		return
+	}
+	close(pr.stop)
+	pr.cmd.Process.Kill()
+	pr.reap()
+}
+
+// Close stops the program if its output was not read to the end. It must
+// not be called while a Read is in progress, and it returns once feed has
+// returned, which waits for a read of the input in progress.
 func (pr *programReader) Close() error {
 	pr.closed.Do(func() {
 		if !pr.done {
 			pr.done = true
 			pr.err = os.ErrClosed
-			close(pr.stop)
-			pr.cmd.Process.Kill()
-			pr.stdout.Close()
-			<-pr.fed
-			pr.cmd.Wait()
 		}
+		pr.stopProgram()
+		<-pr.fed
 	})
 	return nil
 }

@@ -211,3 +211,28 @@ func TestGzipProgramMissing(t *testing.T) {
 		t.Fatalf("error %v, want one naming the program", err)
 	}
 }
+
+// TestGzipProgramKilled checks that a program ended by a signal fails the
+// read with an error that does not call the layer invalid.
+func TestGzipProgramKilled(t *testing.T) {
+	igzip := testutil.RequiresProgram(t, GzipProgramName)
+	text := bytes.Repeat([]byte("strata unpacks layers, line after line\n"), 1_000_000)
+	r, _, err := DecompressStream(bytes.NewReader(gzipBytes(t, text)), WithGzipProgram(igzip))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if _, err := io.ReadFull(r, make([]byte, 1000)); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.(*programReader).cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_, err = io.ReadAll(r)
+	if err == nil || errors.Is(err, errdefs.ErrInvalidLayer) {
+		t.Fatalf("error %v, want one that is not %v", err, errdefs.ErrInvalidLayer)
+	}
+	if !strings.Contains(err.Error(), "killed") {
+		t.Errorf("error %q does not say the program was killed", err)
+	}
+}
