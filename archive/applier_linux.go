@@ -115,7 +115,6 @@ func (a *applier) close() {
 		a.writer = nil
 	}
 	a.flusher.close()
-	a.flusher = nil
 	if a.parentDirFD >= 0 {
 		unix.Close(a.parentDirFD)
 		a.parentDirFD = -1
@@ -127,6 +126,16 @@ func (a *applier) close() {
 }
 
 func (a *applier) root() int { return a.layers[0] }
+
+// stopWriteback stops the flushing that WithWriteback started and returns
+// the first error of its syncfs calls, such as EIO or ENOSPC from writing
+// the layer out.
+func (a *applier) stopWriteback() error {
+	if err := a.flusher.close(); err != nil {
+		return classifyFS(err)
+	}
+	return nil
+}
 
 // waitFiles waits until the queued files are written and returns the
 // first error writing one.

@@ -3,6 +3,8 @@ package archive
 import (
 	"archive/tar"
 	"context"
+	// sha256 backs digest.Canonical, the diff ID's algorithm.
+	_ "crypto/sha256"
 	"errors"
 	"fmt"
 	"hash/crc32"
@@ -157,6 +159,9 @@ func Apply(ctx context.Context, root string, r io.Reader, opts ...ApplyOpt) (Res
 	}
 	if err := a.finish(); err != nil {
 		return Result{}, err
+	}
+	if err := a.stopWriteback(); err != nil {
+		return Result{}, fmt.Errorf("flush layer: %w", err)
 	}
 	cr.stop()
 	return Result{

@@ -25,4 +25,5 @@ func (a *applier) finish() error                           { return errdefs.ErrN
 func (a *applier) close()                                  {}
 func (a *applier) waitFiles() error                        { return nil }
 func (a *applier) filesFailed() error                      { return nil }
+func (a *applier) stopWriteback() error                    { return nil }
 func classifyFS(err error) error                           { return err }

@@ -143,7 +143,7 @@ func (a *applier) createFile(hdr *tar.Header, r io.Reader, dirfd int, p, base st
 // queueFile reads the content of the small file just created at fd and
 // hands it to the file writer, which writes it and closes fd.
 func (a *applier) queueFile(fd int, hdr *tar.Header, r io.Reader, dirfd int, p, base string) error {
-	data := a.writer.reserve(hdr.Size)
+	data := a.writer.reserve(hdr)
 	if err := readContent(r, data); err != nil {
 		unix.Close(fd)
 		unix.Unlinkat(dirfd, base, 0)

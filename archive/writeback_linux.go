@@ -2,6 +2,7 @@ package archive
 
 import (
 	"context"
+	"io/fs"
 	"sync/atomic"
 	"time"
 
@@ -19,6 +20,10 @@ type writeback struct {
 	stop  chan struct{}
 	done  chan struct{}
 	syncs atomic.Int64
+	// err is the first error of syncfs, read after done is closed. The
+	// kernel reports a writeback error to one syncfs only, so this one
+	// must reach the caller in place of the commit's.
+	err error
 }
 
 // startWriteback starts flushing the file system that holds root every
@@ -43,8 +48,7 @@ func startWriteback(ctx context.Context, root string, every time.Duration) *writ
 			case <-t.C:
 				w.syncs.Add(1)
 				if err := unix.Syncfs(fd); err != nil {
-					// The commit's own syncfs reports a real failure.
-					log.G(ctx).Debug("writeback while applying", "path", root, "error", err)
+					w.err = &fs.PathError{Op: "syncfs", Path: root, Err: err}
 					return
 				}
 			}
@@ -53,11 +57,17 @@ func startWriteback(ctx context.Context, root string, every time.Duration) *writ
 	return w
 }
 
-// close stops the flushing and waits for a syncfs in progress.
-func (w *writeback) close() {
+// close stops the flushing, waits for a syncfs in progress and returns
+// the first error of syncfs.
+func (w *writeback) close() error {
 	if w == nil {
-		return
+		return nil
 	}
-	close(w.stop)
+	select {
+	case <-w.stop:
+	default:
+		close(w.stop)
+	}
 	<-w.done
+	return w.err
 }

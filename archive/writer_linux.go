@@ -12,9 +12,10 @@ import (
 )
 
 // Sizes of the file writer's queue. A file of at most maxQueuedFile bytes
-// is read into a batch and written by a worker; a batch holds up to
-// batchFiles files in batchBytes, and batchCount batches exist, so the
-// queue holds at most 4 MiB and 256 open files.
+// is read into a batch and written by a worker. A batch holds up to
+// batchFiles files whose content fits in batchBytes and whose headers
+// fit in batchBytes more, and batchCount batches exist, so the queue
+// holds at most 8 MiB and 256 open files.
 const (
 	maxQueuedFile = copyBufferSize
 	batchBytes    = copyBufferSize
@@ -25,7 +26,7 @@ const (
 // fileWriter writes the content, owner, xattrs, mode and times of small
 // regular files on worker goroutines, while the applier goes on with the
 // next entries. The applier still creates each file, so every name is
-// created and removed in the order of the tar stream; the workers only
+// created and removed in the order of the tar stream. The workers only
 // write through the descriptors they are handed.
 //
 // The applier may remove or replace a name whose file a worker is still
@@ -53,6 +54,8 @@ type fileWriter struct {
 type fileBatch struct {
 	buf   []byte
 	files []queuedFile
+	// meta is the headerBytes of the files' headers.
+	meta int
 }
 
 type queuedFile struct {
@@ -78,19 +81,33 @@ func newFileWriter(a *applier, workers int) *fileWriter {
 	return w
 }
 
-// reserve returns a slice of size bytes in the current batch to read a
-// file's content into, sending the batch to the workers first when the
-// file does not fit.
-func (w *fileWriter) reserve(size int64) []byte {
-	if w.cur != nil && (len(w.cur.files) == batchFiles || int64(cap(w.cur.buf)-len(w.cur.buf)) < size) {
+// reserve returns a slice of hdr.Size bytes in the current batch to read
+// the file's content into. It sends the batch to the workers first when
+// the file does not fit: its content, or the header that the batch keeps
+// until a worker is done, whose PAX records can reach 1 MiB.
+func (w *fileWriter) reserve(hdr *tar.Header) []byte {
+	size := int(hdr.Size)
+	meta := headerBytes(hdr)
+	if w.cur != nil && (len(w.cur.files) == batchFiles || cap(w.cur.buf)-len(w.cur.buf) < size ||
+		w.cur.meta+meta > batchBytes) {
 		w.flush()
 	}
 	if w.cur == nil {
 		w.cur = <-w.free
 	}
+	w.cur.meta += meta
 	n := len(w.cur.buf)
-	w.cur.buf = w.cur.buf[:n+int(size)]
-	return w.cur.buf[n : n+int(size) : n+int(size)]
+	w.cur.buf = w.cur.buf[:n+size]
+	return w.cur.buf[n : n+size : n+size]
+}
+
+// headerBytes estimates the memory that hdr holds beyond its fixed fields.
+func headerBytes(hdr *tar.Header) int {
+	n := len(hdr.Name) + len(hdr.Linkname) + len(hdr.Uname) + len(hdr.Gname)
+	for k, v := range hdr.PAXRecords {
+		n += len(k) + len(v)
+	}
+	return n
 }
 
 // add queues the file open at fd, whose content is data from reserve. The
@@ -144,6 +161,7 @@ func (w *fileWriter) work() {
 		}
 		b.files = b.files[:0]
 		b.buf = b.buf[:0]
+		b.meta = 0
 		w.free <- b
 		w.running.Done()
 	}
