@@ -106,7 +106,8 @@ func (s *Store) Unpack(ctx context.Context, name string, opts ...unpack.Opt) (di
 	}
 	opts = append([]unpack.Opt{unpack.WithLocker(s.locker),
 		unpack.WithMaxParallel(s.cfg.maxParallel)}, opts...)
-	chainID, err := unpack.ApplyLayers(ctx, sn, unpack.NewApplier(s.content, s.ApplyOptions()...), layers, opts...)
+	applier := unpack.NewApplier(s.content, s.ApplyOptions()...)
+	chainID, err := unpack.ApplyLayers(ctx, sn, applier, layers, opts...)
 	if err != nil {
 		return "", fmt.Errorf("unpack %s: %w", name, err)
 	}

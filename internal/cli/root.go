@@ -136,9 +136,10 @@ snapshots, and mounts the result as a root file system.`,
 		defaultGzip = env
 	}
 	flags.StringVar(&g.gzip, "gzip", defaultGzip,
-		"how to inflate gzip layers: auto runs "+compression.GzipProgramName+" in a child process when it is on PATH "+
-			"and decodes in process otherwise, internal always decodes in process, "+
-			"and a path names a program that takes -d -c (env STRATA_GZIP)")
+		"how to inflate gzip layers: auto runs "+compression.GzipProgramName+
+			" in a child process when it is on PATH and decodes in process otherwise, "+
+			"internal always decodes in process, and a path names a program that takes -d -c "+
+			"(env STRATA_GZIP)")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 
 	root.AddCommand(
@@ -208,7 +209,8 @@ func (g *globals) checkGzip() error {
 		return nil
 	}
 	if _, err := exec.LookPath(g.gzip); err != nil {
-		return fmt.Errorf("invalid --gzip %q: use auto, internal or the path of a program: %w", g.gzip, err)
+		return fmt.Errorf("invalid --gzip %q: use auto, internal or the path of a program: %w",
+			g.gzip, err)
 	}
 	return nil
 }

@@ -258,8 +258,12 @@ func (m *manifestWriter) addFile(dirfd int, tree, name, rel string, st *unix.Sta
 
 // checksumReader returns the checksum of r's bytes, spelled as manifests
 // spell it, by the algorithm of like: sha256 when like starts with
-// "sha256:", else CRC-32C.
+// "sha256:", CRC-32C when it starts with "crc32c:" or is empty. Any other
+// algorithm is an error.
 func checksumReader(r io.Reader, buf []byte, like string) (string, error) {
+	if like != "" && !strings.HasPrefix(like, "sha256:") && !strings.HasPrefix(like, "crc32c:") {
+		return "", fmt.Errorf("unknown checksum %q", like)
+	}
 	if strings.HasPrefix(like, "sha256:") {
 		h := sha256.New()
 		if _, err := io.CopyBuffer(h, r, buf); err != nil {
@@ -307,7 +311,8 @@ func ReadManifest(path string) ([]ManifestEntry, error) {
 	s := bufio.NewScanner(f)
 	s.Buffer(make([]byte, 64*1024), 1<<20)
 	if !s.Scan() || (s.Text() != manifestHeader && s.Text() != manifestHeaderV1) {
-		return nil, fmt.Errorf("read manifest %s: missing header %q", path, manifestHeader)
+		return nil, fmt.Errorf("read manifest %s: missing header %q or %q", path,
+			manifestHeader, manifestHeaderV1)
 	}
 	var entries []ManifestEntry
 	for line := 2; s.Scan(); line++ {
