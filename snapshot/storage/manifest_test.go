@@ -156,4 +156,16 @@ func TestManifestChecksums(t *testing.T) {
 	if len(bad) != 1 || !strings.Contains(bad[0], "want sha256:15e2b0d3") {
 		t.Errorf("verify a changed file against the version 1 manifest: problems %q, want one sha256 mismatch", bad)
 	}
+
+	unknown := "strata-manifest v2\n9 md5:25f9e794323b453885f5181f1b624d0b \"f\"\n"
+	if err := os.WriteFile(filepath.Join(dir, ManifestName), []byte(unknown), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, bad, err = VerifyManifest(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(bad) != 1 || !strings.Contains(bad[0], "unknown checksum") {
+		t.Errorf("verify against an md5 line: problems %q, want one unknown checksum", bad)
+	}
 }
