@@ -126,7 +126,7 @@ func DecompressOptions(opts ...ApplyOpt) []compression.Option {
 
 // WithFileWorkers sets the number of goroutines that write the content and
 // metadata of small regular files while Apply goes on reading the next
-// entries; the default is [DefaultFileWorkers]. 0 writes every file on
+// entries. The default is [DefaultFileWorkers]. 0 writes every file on
 // the goroutine that calls Apply. Names are created and removed in the
 // order of the stream either way, and Apply returns after every file is
 // written.
@@ -142,8 +142,8 @@ func DefaultFileWorkers() int {
 }
 
 // WithWriteback makes Apply call syncfs(2) on the file system of root
-// every interval while it applies, so that the kernel writes the layer out
-// on another core during the apply and a syncfs after Apply, such as the
+// every interval while it applies. The kernel then writes the layer out
+// on another core during the apply, so a syncfs after Apply, such as the
 // one a snapshotter makes before its commit, has less left to write.
 // Apply makes no promise of durability itself. 0, the default, flushes
 // nothing.

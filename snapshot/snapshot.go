@@ -141,18 +141,18 @@ type Snapshotter interface {
 // snapshot computed while it wrote the file, so that Commit need not read
 // the file again. A file is named by its device and inode numbers and its
 // size. The checksum is spelled as a manifest line spells it, such as
-// [CRC32C] returns; ok is false for a file the writer did not record,
+// [CRC32C] returns. ok is false for a file the writer did not record,
 // which Commit then reads and checksums itself.
 type FileDigests interface {
 	FileDigest(dev, ino uint64, size int64) (digest string, ok bool)
 }
 
 // CRC32C spells the CRC-32C (Castagnoli) checksum sum of a file's content
-// as manifests list it: "crc32c:" and eight hex digits. CRC-32C is the
-// checksum that ext4 and btrfs keep of their own metadata; it finds the
+// as manifests list it: "crc32c:" and eight hex digits. ext4 and btrfs
+// checksum their metadata with CRC-32C too. It finds the
 // truncated and zeroed files that a crash leaves, and the CPU computes it
-// in hardware, where hashing the files with sha256 took about a sixth of
-// the CPU time of a Debian unpack.
+// in hardware. Hashing the files with sha256 took about a sixth of the
+// CPU time of a Debian unpack.
 func CRC32C(sum uint32) string {
 	return fmt.Sprintf("crc32c:%08x", sum)
 }

@@ -52,8 +52,8 @@ func WithGzipProgram(path string) Option {
 }
 
 // checkGzipHeader rejects a first gzip member whose method is not deflate
-// or whose reserved flag bits are set, as the in-process decoder does;
-// igzip accepts reserved bits. It only peeks at br.
+// or whose reserved flag bits are set, as the in-process decoder does,
+// because igzip accepts reserved bits. It only peeks at br.
 //
 // NOTE: later members are not checked, because their headers pass
 // through igzip unseen, so a later member with reserved bits set decodes
@@ -98,7 +98,7 @@ type programReader struct {
 	// it closes fed.
 	fed     chan struct{}
 	feedErr error
-	// stop tells feed to return without reading the rest of the input.
+	// stop makes feed return without reading the rest of the input.
 	stop chan struct{}
 
 	done   bool
