@@ -9,10 +9,11 @@ import (
 	"github.com/strata-containers/strata/internal/layercases"
 )
 
-// runCases applies each case's layers three times: in sequence into one
-// plain directory (native mode) with every file written on the calling
-// goroutine, the same with four file workers, and as overlay uppers, each
-// over the ones before, with the default workers. A case that succeeds
+// runCases applies each case's layers three times. The first two apply
+// them in sequence into one plain directory (native mode), with every
+// file written on the calling goroutine and then with four file workers.
+// The third applies them as overlay uppers, each over the ones before,
+// with the default workers. A case that succeeds
 // must give the same tree, directory mtimes included, in both plain
 // directories and in the mounted overlay, and its check runs on the
 // first plain directory and the overlay. A case with WantErr expects that

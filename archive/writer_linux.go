@@ -31,10 +31,10 @@ const (
 //
 // The applier may remove or replace a name whose file a worker is still
 // writing: the worker then writes to the unlinked inode, which is harmless.
-// Its digest, recorded by inode number, cannot land on another file: the
-// worker records it before it closes the file, and only that close frees
-// the number for reuse, so a file that reuses the number records its own
-// digest later.
+// Its checksum, recorded by inode number, cannot land on another file.
+// The worker records it before it closes the file, and only that close
+// frees the number for reuse. So a file that reuses the number records
+// its own checksum later.
 type fileWriter struct {
 	a    *applier
 	jobs chan *fileBatch

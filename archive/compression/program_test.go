@@ -115,7 +115,7 @@ func TestGzipProgramMatchesInProcess(t *testing.T) {
 
 // TestGzipProgramReadsWholeInput checks that the input is read to its end
 // even when the program stops at its last member, so that a caller who
-// counts or hashes the compressed bytes sees all of them.
+// counts or hashes the compressed bytes gets all of them.
 func TestGzipProgramReadsWholeInput(t *testing.T) {
 	igzip := testutil.RequiresProgram(t, GzipProgramName)
 	blob := append(gzipBytes(t, []byte("hello\n")), bytes.Repeat([]byte("junk"), 300_000)...)

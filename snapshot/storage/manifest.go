@@ -32,7 +32,7 @@ const ManifestName = "manifest"
 // "<size> <checksum> <path>", the checksum as [snapshot.CRC32C] spells it
 // and the path relative to fs, quoted with strconv.Quote so that any byte
 // string survives. Manifests with the header of version 1, written until
-// 2026-12-04, list sha256 digests ("sha256:<hex>"); they are still read
+// 2026-12-04, list sha256 digests ("sha256:<hex>"). They are still read
 // and verified, and a native snapshot's copies keep their parent's
 // sha256 lines.
 const (
