@@ -10,6 +10,7 @@ package content
 import (
 	"context"
 	"io"
+	"os"
 	"time"
 
 	"github.com/opencontainers/go-digest"
@@ -28,6 +29,15 @@ type ReaderAt interface {
 	io.ReaderAt
 	io.Closer
 	Size() int64
+}
+
+// A FileReaderAt is a [ReaderAt] over an open file that it reads with
+// ReadAt alone, so the file's offset stays at the blob's start. One reader
+// may then read the whole blob through the file in a single pass, such as
+// a decompressing program given the file as its standard input.
+type FileReaderAt interface {
+	ReaderAt
+	BlobFile() *os.File
 }
 
 // Provider opens stored blobs.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -69,8 +70,7 @@ func (a *fsApplier) ApplyDigests(ctx context.Context, desc ocispec.Descriptor, m
 	}
 	defer ra.Close()
 
-	r := &countingReader{r: io.NewSectionReader(ra, 0, ra.Size()), report: progress}
-	return a.applyStream(ctx, root, lowers, desc.MediaType, r)
+	return a.applyStream(ctx, root, lowers, desc.MediaType, blobStream(ra, progress))
 }
 
 // applyPrefetched applies the layer that pf decompressed ahead. It returns
@@ -130,6 +130,34 @@ func applyTarget(mounts []mount.Mount) (root string, lowers []string, err error)
 	}
 	return "", nil, fmt.Errorf("apply onto mount of type %q: %w", m.Type, errdefs.ErrNotImplemented)
 }
+
+// blobStream returns a reader of the whole blob ra that reports to
+// progress the bytes read so far. For a blob in a file it is a
+// [compression.FileStream], so that a gzip program reads the file itself.
+func blobStream(ra content.ReaderAt, progress func(int64)) io.Reader {
+	cr := &countingReader{r: io.NewSectionReader(ra, 0, ra.Size()), report: progress}
+	if fr, ok := ra.(content.FileReaderAt); ok {
+		return &fileStream{countingReader: cr, f: fr.BlobFile()}
+	}
+	return cr
+}
+
+// fileStream is a countingReader whose file a program may read instead.
+type fileStream struct {
+	*countingReader
+	f *os.File
+}
+
+func (s *fileStream) StreamFile() *os.File { return s.f }
+
+func (s *fileStream) StreamRead(off int64) {
+	s.n = off
+	if s.report != nil {
+		s.report(off)
+	}
+}
+
+var _ compression.FileStream = (*fileStream)(nil)
 
 // countingReader reports the bytes read through it.
 type countingReader struct {

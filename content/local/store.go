@@ -207,6 +207,12 @@ type blobReader struct {
 
 func (r *blobReader) Size() int64 { return r.size }
 
+// BlobFile returns the open file, whose offset no method of blobReader
+// moves.
+func (r *blobReader) BlobFile() *os.File { return r.File }
+
+var _ content.FileReaderAt = (*blobReader)(nil)
+
 func validateDigest(dgst digest.Digest) error {
 	if err := dgst.Validate(); err != nil {
 		return fmt.Errorf("check digest %q: %w: %w", dgst, errdefs.ErrInvalidArgument, err)
