@@ -15,6 +15,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
 
@@ -110,7 +112,14 @@ func (db *DB) open(ctx context.Context, readOnly bool) (*bolt.DB, error) {
 			timeout = max(d, time.Millisecond)
 		}
 	}
-	b, err := bolt.Open(db.path, 0o600, &bolt.Options{Timeout: timeout, ReadOnly: readOnly})
+	deadline := time.Now().Add(timeout)
+	b, err := bolt.Open(db.path, 0o600, &bolt.Options{
+		Timeout:  timeout,
+		ReadOnly: readOnly,
+		OpenFile: func(name string, flag int, perm os.FileMode) (*os.File, error) {
+			return openLocked(ctx, name, flag, perm, !readOnly, deadline)
+		},
+	})
 	if errors.Is(err, berrors.ErrTimeout) {
 		return nil, fmt.Errorf("open %s: timed out after %s waiting for another process to release it: %w",
 			db.path, timeout, errdefs.ErrUnavailable)
@@ -119,4 +128,52 @@ func (db *DB) open(ctx context.Context, readOnly bool) (*bolt.DB, error) {
 		return nil, fmt.Errorf("open %s: %w", db.path, err)
 	}
 	return b, nil
+}
+
+// The waits between two tries of a flock held elsewhere: bbolt's own loop
+// sleeps 50 ms between tries, which an unpack paid whenever it started
+// igzip while another goroutine had the file open. The child inherits the
+// open descriptor, and with it the lock, until it executes igzip.
+const (
+	firstLockWait = time.Millisecond
+	maxLockWait   = 20 * time.Millisecond
+)
+
+// openLocked opens the file for bbolt and takes the flock that bbolt then
+// takes again on the same descriptor, which succeeds at once. It tries
+// again after a wait that doubles from firstLockWait to maxLockWait until
+// deadline, when it returns bbolt's timeout error.
+func openLocked(ctx context.Context, name string, flag int, perm os.FileMode,
+	exclusive bool, deadline time.Time,
+) (*os.File, error) {
+	f, err := os.OpenFile(name, flag, perm)
+	if err != nil {
+		return nil, err
+	}
+	lockType := unix.LOCK_SH
+	if exclusive {
+		lockType = unix.LOCK_EX
+	}
+	wait := firstLockWait
+	for {
+		err := unix.Flock(int(f.Fd()), lockType|unix.LOCK_NB)
+		if err == nil {
+			return f, nil
+		}
+		if err != unix.EWOULDBLOCK && err != unix.EINTR {
+			f.Close()
+			return nil, fmt.Errorf("lock %s: %w", name, err)
+		}
+		if time.Until(deadline) < wait {
+			f.Close()
+			return nil, berrors.ErrTimeout
+		}
+		select {
+		case <-ctx.Done():
+			f.Close()
+			return nil, fmt.Errorf("lock %s: %w", name, ctx.Err())
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, maxLockWait)
+	}
 }
