@@ -21,6 +21,7 @@ import (
 	berrors "go.etcd.io/bbolt/errors"
 
 	"github.com/strata-containers/strata/errdefs"
+	"github.com/strata-containers/strata/internal/flock"
 )
 
 // DefaultTimeout is how long a transaction waits for another process to
@@ -130,19 +131,13 @@ func (db *DB) open(ctx context.Context, readOnly bool) (*bolt.DB, error) {
 	return b, nil
 }
 
-// The waits between two tries of a flock held elsewhere: bbolt's own loop
-// sleeps 50 ms between tries, which an unpack paid whenever it started
-// igzip while another goroutine had the file open. The child inherits the
-// open descriptor, and with it the lock, until it executes igzip.
-const (
-	firstLockWait = time.Millisecond
-	maxLockWait   = 20 * time.Millisecond
-)
-
 // openLocked opens the file for bbolt and takes the flock that bbolt then
-// takes again on the same descriptor, which succeeds at once. It tries
-// again after a wait that doubles from firstLockWait to maxLockWait until
-// deadline, when it returns bbolt's timeout error.
+// takes again on the same descriptor, which succeeds at once. bbolt's own
+// loop sleeps 50 ms between two tries, which an unpack paid whenever it
+// started igzip while another goroutine had the file open: the child
+// inherits the open descriptor, and with it the lock, until it executes.
+// [flock.LockFile] tries again after 1 ms. At deadline openLocked returns
+// bbolt's timeout error.
 func openLocked(ctx context.Context, name string, flag int, perm os.FileMode,
 	exclusive bool, deadline time.Time,
 ) (*os.File, error) {
@@ -154,26 +149,16 @@ func openLocked(ctx context.Context, name string, flag int, perm os.FileMode,
 	if exclusive {
 		lockType = unix.LOCK_EX
 	}
-	wait := firstLockWait
-	for {
-		err := unix.Flock(int(f.Fd()), lockType|unix.LOCK_NB)
-		if err == nil {
-			return f, nil
-		}
-		if err != unix.EWOULDBLOCK && err != unix.EINTR {
-			f.Close()
-			return nil, fmt.Errorf("lock %s: %w", name, err)
-		}
-		if time.Until(deadline) < wait {
-			f.Close()
+	lctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+	if err := flock.LockFile(lctx, f, lockType); err != nil {
+		f.Close()
+		// A deadline, the caller's or the timeout's, is a timeout; a
+		// cancelled context is reported as it is.
+		if errors.Is(lctx.Err(), context.DeadlineExceeded) {
 			return nil, berrors.ErrTimeout
 		}
-		select {
-		case <-ctx.Done():
-			f.Close()
-			return nil, fmt.Errorf("lock %s: %w", name, ctx.Err())
-		case <-time.After(wait):
-		}
-		wait = min(2*wait, maxLockWait)
+		return nil, err
 	}
+	return f, nil
 }

@@ -23,20 +23,29 @@ func Lock(ctx context.Context, path string) (func(), error) {
 	if err != nil {
 		return nil, fmt.Errorf("open lock file: %w", err)
 	}
+	if err := LockFile(ctx, f, unix.LOCK_EX); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { f.Close() }, nil
+}
+
+// LockFile takes a lock of lockType, unix.LOCK_SH or unix.LOCK_EX, on the
+// open file f, trying again after a wait that doubles from 1 ms to 50 ms
+// until the lock is free or ctx ends. Closing f releases the lock.
+func LockFile(ctx context.Context, f *os.File, lockType int) error {
 	wait := time.Millisecond
 	for {
-		err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+		err := unix.Flock(int(f.Fd()), lockType|unix.LOCK_NB)
 		if err == nil {
-			return func() { f.Close() }, nil
+			return nil
 		}
 		if !errors.Is(err, unix.EWOULDBLOCK) && !errors.Is(err, unix.EINTR) {
-			f.Close()
-			return nil, fmt.Errorf("lock %s: %w", path, err)
+			return fmt.Errorf("lock %s: %w", f.Name(), err)
 		}
 		select {
 		case <-ctx.Done():
-			f.Close()
-			return nil, fmt.Errorf("wait for lock %s: %w", path, ctx.Err())
+			return fmt.Errorf("wait for lock %s: %w", f.Name(), ctx.Err())
 		case <-time.After(wait):
 		}
 		wait = min(wait*2, 50*time.Millisecond)
