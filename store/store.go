@@ -100,7 +100,9 @@ func WithSync(sync bool) Opt {
 
 // WithMaxParallel sets the max number of layers that Unpack works on at
 // once; see [unpack.WithMaxParallel]. 1 applies the layers strictly one
-// after another, and n < 1 keeps [unpack.DefaultMaxParallel].
+// after another, and n < 1 keeps [unpack.DefaultMaxParallel]. It also
+// bounds the goroutines that copy a parent for the native snapshotter; see
+// [native.WithCopyWorkers].
 func WithMaxParallel(n int) Opt {
 	return func(c *config) { c.maxParallel = n }
 }
@@ -227,7 +229,7 @@ func (s *Store) snapshotterNamed(ctx context.Context, name string) (snapshot.Sna
 		}
 		sn, err = overlay.New(dir, opts...)
 	case Native:
-		opts := []native.Opt{native.WithSync(s.cfg.sync)}
+		opts := []native.Opt{native.WithSync(s.cfg.sync), native.WithCopyWorkers(s.cfg.maxParallel)}
 		if !s.cfg.recover {
 			opts = append(opts, native.WithoutRecovery())
 		}

@@ -130,7 +130,7 @@ snapshots, and mounts the result as a root file system.`,
 			"--sync=false is faster but a power loss can damage committed layers (env STRATA_SYNC=0 or false)")
 	flags.IntVar(&g.maxParallel, "max-parallel", unpack.DefaultMaxParallel(),
 		"max number of layers unpacked at once: one applied, the others decompressed ahead "+
-			"into 4 MiB each; 1 applies the layers strictly one after another")
+			"into 4 MiB each, and the goroutines that copy a parent for native; 1 does one thing at a time")
 	defaultGzip := "auto"
 	if env := os.Getenv("STRATA_GZIP"); env != "" {
 		defaultGzip = env

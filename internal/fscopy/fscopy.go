@@ -9,6 +9,10 @@
 // system shares extents, and through copy_file_range(2) otherwise, so that
 // the kernel does the copy.
 //
+// With [WithWorkers], files with a single link are copied by worker
+// goroutines while the walk goes on, and the attributes of directories are
+// set once every entry exists.
+//
 // NOTE: change times (ctime) and birth times cannot be set from user space
 // and are new on every copy.
 package fscopy
@@ -19,6 +23,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"golang.org/x/sys/unix"
 )
@@ -39,10 +44,31 @@ func Copy(ctx context.Context, dst, src string, opts ...Opt) error {
 	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
 		return &os.PathError{Op: "copy", Path: src, Err: unix.ENOTDIR}
 	}
-	if err := c.copyDir(dst, src); err != nil {
+	c.startWorkers()
+	err := c.copyDir(dst, src)
+	if werr := c.stopWorkers(); err == nil {
+		err = werr
+	}
+	if err != nil {
 		return err
 	}
+	// In reverse order of creation, every directory comes after the
+	// directories inside it, so no later change touches its times.
+	for i := len(c.dirs) - 1; i >= 0; i-- {
+		d := &c.dirs[i]
+		if err := setAttrs(d.dst, d.src, &d.st); err != nil {
+			return err
+		}
+	}
 	return setAttrs(dst, src, &st)
+}
+
+// WithWorkers makes Copy copy files with a single link, and set their
+// attributes, in n goroutines beside the walk. The [FileFunc] is then
+// called from them, one call at a time. With n below 2 Copy copies every
+// file itself.
+func WithWorkers(n int) Opt {
+	return func(c *copier) { c.workers = n }
 }
 
 // Opt sets an option of [Copy].
@@ -69,6 +95,90 @@ type copier struct {
 	fileFunc FileFunc
 	srcRoot  string
 	dstRoot  string
+	// dirs lists the directories created, in order, for their attributes
+	// to be set at the end.
+	dirs []dirCopy
+
+	workers int
+	jobs    chan fileJob
+	running sync.WaitGroup
+	// mu guards err and the calls of fileFunc.
+	mu  sync.Mutex
+	err error
+}
+
+// dirCopy is a directory whose attributes are still to be set.
+type dirCopy struct {
+	dst, src string
+	st       unix.Stat_t
+}
+
+// fileJob is a regular file for a worker to copy.
+type fileJob struct {
+	dst, src string
+	st       unix.Stat_t
+}
+
+// jobQueue is how many files wait for a worker: enough to keep them busy
+// while the walk reads a directory.
+const jobQueue = 256
+
+func (c *copier) startWorkers() {
+	if c.workers < 2 {
+		return
+	}
+	c.jobs = make(chan fileJob, jobQueue)
+	for range c.workers {
+		c.running.Add(1)
+		go func() {
+			defer c.running.Done()
+			for j := range c.jobs {
+				if c.failed() != nil || c.ctx.Err() != nil {
+					continue
+				}
+				c.fail(c.copyRegular(j.dst, j.src, &j.st))
+			}
+		}()
+	}
+}
+
+// stopWorkers waits for the queued files and returns the first error of a
+// worker.
+func (c *copier) stopWorkers() error {
+	if c.jobs == nil {
+		return nil
+	}
+	close(c.jobs)
+	c.running.Wait()
+	return c.failed()
+}
+
+func (c *copier) fail(err error) {
+	if err == nil {
+		return
+	}
+	c.mu.Lock()
+	if c.err == nil {
+		c.err = err
+	}
+	c.mu.Unlock()
+}
+
+func (c *copier) failed() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
+}
+
+// copyRegular copies the regular file src to dst with its attributes.
+func (c *copier) copyRegular(dst, src string, st *unix.Stat_t) error {
+	if err := copyFile(dst, src, st); err != nil {
+		return err
+	}
+	if err := setAttrs(dst, src, st); err != nil {
+		return err
+	}
+	return c.copied(dst, src, st)
 }
 
 // copied calls the FileFunc, if any, for the regular file copied from src
@@ -85,7 +195,9 @@ func (c *copier) copied(dst, src string, st *unix.Stat_t) error {
 	if err := unix.Lstat(dst, &dstSt); err != nil {
 		return &os.PathError{Op: "lstat", Path: dst, Err: err}
 	}
+	c.mu.Lock()
 	c.fileFunc(rel, st, &dstSt)
+	c.mu.Unlock()
 	return nil
 }
 
@@ -99,6 +211,9 @@ func (c *copier) copyDir(dst, src string) error {
 	}
 	for _, e := range entries {
 		if err := c.ctx.Err(); err != nil {
+			return err
+		}
+		if err := c.failed(); err != nil {
 			return err
 		}
 		if err := c.copyEntry(filepath.Join(dst, e.Name()), filepath.Join(src, e.Name())); err != nil {
@@ -134,13 +249,14 @@ func (c *copier) copyEntry(dst, src string) error {
 		if err := os.Mkdir(dst, 0o700); err != nil {
 			return err
 		}
-		if err := c.copyDir(dst, src); err != nil {
-			return err
-		}
+		c.dirs = append(c.dirs, dirCopy{dst: dst, src: src, st: st})
+		return c.copyDir(dst, src)
 	case unix.S_IFREG:
-		if err := copyFile(dst, src, &st); err != nil {
-			return err
+		if c.jobs != nil && st.Nlink == 1 {
+			c.jobs <- fileJob{dst: dst, src: src, st: st}
+			return nil
 		}
+		return c.copyRegular(dst, src, &st)
 	case unix.S_IFLNK:
 		target, err := os.Readlink(src)
 		if err != nil {
@@ -157,13 +273,7 @@ func (c *copier) copyEntry(dst, src string) error {
 		return &os.PathError{Op: "copy", Path: src,
 			Err: fmt.Errorf("unknown file type %#o", format)}
 	}
-	if err := setAttrs(dst, src, &st); err != nil {
-		return err
-	}
-	if format == unix.S_IFREG {
-		return c.copied(dst, src, &st)
-	}
-	return nil
+	return setAttrs(dst, src, &st)
 }
 
 // setAttrs gives dst the owner, mode, xattrs and times of src, in that

@@ -1,8 +1,11 @@
 package fscopy
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -153,12 +156,18 @@ func buildTree(t *testing.T, root string) {
 
 func TestCopy(t *testing.T) {
 	testutil.RequiresRoot(t)
-	for _, tmpfs := range []bool{false, true} {
-		name := "SameFileSystem"
-		if tmpfs {
-			name = "ToTmpfs"
-		}
-		t.Run(name, func(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		tmpfs   bool
+		workers int
+	}{
+		{"SameFileSystem", false, 0},
+		{"ToTmpfs", true, 0},
+		{"SameFileSystemWorkers", false, 4},
+		{"ToTmpfsWorkers", true, 4},
+	} {
+		tmpfs := tc.tmpfs
+		t.Run(tc.name, func(t *testing.T) {
 			src := filepath.Join(testutil.TempDir(t), "src")
 			if err := os.Mkdir(src, 0o755); err != nil {
 				t.Fatal(err)
@@ -176,7 +185,7 @@ func TestCopy(t *testing.T) {
 			// second reading is then stable.
 			snapshotTree(t, src)
 			want := snapshotTree(t, src)
-			if err := Copy(context.Background(), dst, src); err != nil {
+			if err := Copy(context.Background(), dst, src, WithWorkers(tc.workers)); err != nil {
 				t.Fatalf("copy: %v", err)
 			}
 
@@ -216,5 +225,81 @@ func TestCopyCanceled(t *testing.T) {
 	cancel()
 	if err := Copy(ctx, t.TempDir(), src); err == nil {
 		t.Errorf("copy with a canceled context succeeded")
+	}
+}
+
+// buildWideTree writes dirs directories of files files each, every file
+// and directory with its own content, mode and times.
+func buildWideTree(t *testing.T, root string, dirs, files int) {
+	t.Helper()
+	for d := range dirs {
+		dir := filepath.Join(root, fmt.Sprintf("d%03d", d), "sub")
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for f := range files {
+			p := filepath.Join(dir, fmt.Sprintf("f%03d", f))
+			if err := os.WriteFile(p, bytes.Repeat([]byte{byte(d), byte(f)}, 100*f), 0o600+os.FileMode(f%0o100)); err != nil {
+				t.Fatal(err)
+			}
+			ts := []unix.Timespec{{Sec: int64(d*files + f)}, {Sec: int64(1e6 + d*files + f)}}
+			if err := unix.UtimesNanoAt(unix.AT_FDCWD, p, ts, 0); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for i, p := range []string{dir, filepath.Dir(dir)} {
+			ts := []unix.Timespec{{Sec: int64(2e6 + d)}, {Sec: int64(3e6 + 2*d + i)}}
+			if err := unix.UtimesNanoAt(unix.AT_FDCWD, p, ts, 0); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
+// TestCopyWorkersWideTree checks that copying many files in workers gives
+// the same tree as the source, directory times included, and calls the
+// FileFunc once for each file.
+func TestCopyWorkersWideTree(t *testing.T) {
+	src := filepath.Join(t.TempDir(), "src")
+	buildWideTree(t, src, 20, 50)
+	snapshotTree(t, src)
+	want := snapshotTree(t, src)
+
+	dst := t.TempDir()
+	calls := map[string]int{}
+	err := Copy(context.Background(), dst, src, WithWorkers(3),
+		WithFileFunc(func(rel string, _, _ *unix.Stat_t) { calls[rel]++ }))
+	if err != nil {
+		t.Fatalf("copy: %v", err)
+	}
+	if diff := cmp.Diff(want, snapshotTree(t, dst)); diff != "" {
+		t.Errorf("copied tree (-src +dst):\n%s", diff)
+	}
+	if len(calls) != 20*50 {
+		t.Errorf("FileFunc called for %d files, want %d", len(calls), 20*50)
+	}
+	for rel, n := range calls {
+		if n != 1 {
+			t.Errorf("FileFunc called %d times for %s", n, rel)
+		}
+	}
+}
+
+// TestCopyWorkersReportsError checks that a file that a worker cannot
+// copy fails the whole copy.
+func TestCopyWorkersReportsError(t *testing.T) {
+	testutil.RequiresRoot(t)
+	src := filepath.Join(t.TempDir(), "src")
+	buildWideTree(t, src, 4, 20)
+	if err := os.WriteFile(filepath.Join(src, "d002", "big"), bytes.Repeat([]byte("x"), 2<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dst := testutil.TempDir(t)
+	if err := unix.Mount("tmpfs", dst, "tmpfs", 0, "size=1m"); err != nil {
+		t.Fatalf("mount tmpfs: %v", err)
+	}
+	err := Copy(context.Background(), dst, src, WithWorkers(3))
+	if !errors.Is(err, unix.ENOSPC) {
+		t.Fatalf("error %v, want %v", err, unix.ENOSPC)
 	}
 }

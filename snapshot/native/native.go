@@ -26,6 +26,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 
 	"github.com/strata-containers/strata/errdefs"
 	"github.com/strata-containers/strata/internal/fscopy"
@@ -39,8 +40,23 @@ import (
 type Opt func(*config)
 
 type config struct {
-	sync    bool
-	recover bool
+	sync        bool
+	recover     bool
+	copyWorkers int
+}
+
+// maxCopyWorkers bounds the default of [WithCopyWorkers].
+const maxCopyWorkers = 4
+
+// WithCopyWorkers sets how many goroutines copy the parent's files into a
+// new snapshot; see [fscopy.WithWorkers]. The default is the number of CPUs
+// the Go runtime uses, at most 4, and 1 copies one file at a time.
+func WithCopyWorkers(n int) Opt {
+	return func(c *config) {
+		if n >= 1 {
+			c.copyWorkers = n
+		}
+	}
 }
 
 // WithSync sets whether Commit flushes the snapshot's file system with
@@ -74,7 +90,7 @@ var (
 // New returns a Snapshotter on root, creating root when needed, and removes
 // leftovers of crashed processes.
 func New(root string, opts ...Opt) (*Snapshotter, error) {
-	c := config{sync: true, recover: true}
+	c := config{sync: true, recover: true, copyWorkers: min(runtime.GOMAXPROCS(0), maxCopyWorkers)}
 	for _, opt := range opts {
 		opt(&c)
 	}
@@ -274,7 +290,7 @@ func (s *Snapshotter) create(ctx context.Context, kind snapshot.Kind, key, paren
 // Commit uses for the files still unchanged then.
 func (s *Snapshotter) copyParent(ctx context.Context, sn storage.Snapshot) error {
 	tree, parentID := s.treePath(sn.ID), sn.ParentIDs[0]
-	var opts []fscopy.Opt
+	opts := []fscopy.Opt{fscopy.WithWorkers(s.config.copyWorkers)}
 	manifest := filepath.Join(s.dirs.Path(parentID), storage.ManifestName)
 	if parent := readParentDigests(ctx, manifest); parent != nil {
 		c := newCopiedFiles(tree)
