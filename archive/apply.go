@@ -134,7 +134,7 @@ func Apply(ctx context.Context, root string, r io.Reader, opts ...ApplyOpt) (Res
 			"mediatype", cfg.mediaType, "detected", kind.String())
 	}
 	if kind == compression.Gzip {
-		log.G(ctx).Debug("inflate layer", "decoder", compression.GzipDecoder(cfg.decompress...),
+		log.G(ctx).Debug("inflate layer", "decoder", compression.Decoder(stream),
 			"path", root)
 	}
 

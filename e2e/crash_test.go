@@ -63,10 +63,11 @@ func TestCrashAtHookPoints(t *testing.T) {
 		// leftover is set when the kill leaves an extraction snapshot.
 		leftover bool
 	}{
-		// apply:N is the Nth progress report, one per read of a blob:
-		// 256 KiB reads feed igzip, 64 KiB ones the in-process decoder,
-		// so 100 and 150 fall inside Debian's 63 MB first layer with
-		// either decoder.
+		// apply:N is the Nth progress report. With igzip there is one
+		// per read of its output, at most 512 KiB, so at least 330 in
+		// Debian's first layer (170 MB of tar). The in-process decoder
+		// reports each 64 KiB read of the 63 MB blob. Either way 100 and
+		// 150 fall inside that layer.
 		{"overlayfs", "prepared:1", true},
 		{"overlayfs", "apply:100", true},
 		{"overlayfs", "applied:4", true},

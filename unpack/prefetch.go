@@ -108,7 +108,7 @@ func (pf *prefetch) fill(ctx context.Context, p content.Provider, opts []compres
 			"mediatype", pf.desc.MediaType, "detected", kind.String(), "digest", pf.desc.Digest)
 	}
 	if kind == compression.Gzip {
-		log.G(ctx).Debug("inflate layer", "decoder", compression.GzipDecoder(opts...),
+		log.G(ctx).Debug("inflate layer", "decoder", compression.Decoder(stream),
 			"digest", pf.desc.Digest)
 	}
 

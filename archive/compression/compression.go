@@ -79,14 +79,17 @@ func Detect(header []byte) Kind {
 // rejects it and igzip decodes it.
 //
 // When r is a [FileStream] and a gzip program is set, the program reads
-// the file itself.
+// the file itself, unless the stream barely compresses: see
+// [incompressible].
 func DecompressStream(r io.Reader, opts ...Option) (io.ReadCloser, Kind, error) {
 	var o options
 	for _, opt := range opts {
 		opt(&o)
 	}
 	if fs, ok := r.(FileStream); ok && o.gzipProgram != "" {
-		if pr, err := startProgramOnFile(o.gzipProgram, fs); pr != nil || err != nil {
+		if incompressible(fs.StreamFile()) {
+			o.gzipProgram = ""
+		} else if pr, err := startProgramOnFile(o.gzipProgram, fs); pr != nil || err != nil {
 			return pr, Gzip, err
 		}
 	}

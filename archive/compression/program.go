@@ -3,6 +3,7 @@ package compression
 import (
 	"bufio"
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -86,6 +87,48 @@ func GzipDecoder(opts ...Option) string {
 		return o.gzipProgram
 	}
 	return "in process"
+}
+
+// Decoder names the decoder of a stream that [DecompressStream] returned:
+// the program's path, or "in process".
+func Decoder(rc io.ReadCloser) string {
+	if pr, ok := rc.(*programReader); ok {
+		return pr.name
+	}
+	return "in process"
+}
+
+// storedRatio is the uncompressed size over the compressed size below which
+// [DecompressStream] inflates a file in process though a program is set.
+// Such a stream is mostly stored blocks, which inflate by copying, and the
+// pipes to and from a program cost more than that: a 1 GiB layer of random
+// bytes unpacked in 1.15 s in process and in 1.63 s with igzip.
+const storedRatio = 1.05
+
+// incompressible reports whether the single gzip member that f may hold
+// from its offset to its end inflates to less than storedRatio times its
+// size, by the size that the member's trailer records. That size is
+// modulo 4 GiB, so a file of 4 GiB or more is never reported. Bytes after
+// the member, or several members, make the recorded size wrong, and then
+// only the choice of decoder changes, not the bytes decoded.
+func incompressible(f *os.File) bool {
+	off, err := f.Seek(0, io.SeekCurrent)
+	if err != nil {
+		return false
+	}
+	fi, err := f.Stat()
+	if err != nil || !fi.Mode().IsRegular() {
+		return false
+	}
+	size := fi.Size() - off
+	if size < 18 || size >= 1<<32 {
+		return false
+	}
+	var trailer [4]byte
+	if _, err := f.ReadAt(trailer[:], fi.Size()-4); err != nil {
+		return false
+	}
+	return float64(binary.LittleEndian.Uint32(trailer[:])) < storedRatio*float64(size)
 }
 
 // stderrLimit bounds how much of the program's standard error an error

@@ -40,27 +40,26 @@ func openFileStream(t *testing.T, b []byte) *testFileStream {
 
 // TestGzipProgramOnFileMatchesInProcess checks that igzip reading a blob's
 // file itself returns the bytes and errors of the in-process decoder, and
-// that it was the program that read the file, up to its end.
+// reports reading the file up to its end.
 func TestGzipProgramOnFileMatchesInProcess(t *testing.T) {
 	igzip := testutil.RequiresProgram(t, GzipProgramName)
 	for name, blob := range gzipStreams(t) {
 		t.Run(name, func(t *testing.T) {
 			want, werr := readAll(t, blob)
 			fs := openFileStream(t, blob)
-			r, kind, err := DecompressStream(fs, WithGzipProgram(igzip))
+			// DecompressStream would inflate the small streams here in
+			// process (see TestGzipProgramOnFileSkipsStoredStream).
+			r, err := startProgramOnFile(igzip, fs)
 			if err != nil {
 				if werr == nil || !errors.Is(err, errdefs.ErrInvalidLayer) {
 					t.Fatalf("in process: %v; %s on the file: %v", werr, GzipProgramName, err)
 				}
 				return
 			}
+			if r == nil {
+				t.Fatal("the program did not start on the file")
+			}
 			defer r.Close()
-			if kind != Gzip {
-				t.Fatalf("kind %v, want gzip", kind)
-			}
-			if pr, ok := r.(*programReader); !ok || pr.file == nil {
-				t.Fatalf("the program did not read the file itself (reader %T)", r)
-			}
 			got, gerr := io.ReadAll(r)
 			if (werr == nil) != (gerr == nil) {
 				t.Fatalf("in process: %v; %s on the file: %v", werr, GzipProgramName, gerr)
@@ -113,4 +112,79 @@ func TestGzipProgramOnFileNotGzip(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestGzipProgramOnFileSkipsStoredStream checks that a stream that barely
+// compresses is inflated in process though a program is set, and that a
+// compressible one goes to the program.
+func TestGzipProgramOnFileSkipsStoredStream(t *testing.T) {
+	igzip := testutil.RequiresProgram(t, GzipProgramName)
+	streams := gzipStreams(t)
+	for _, tc := range []struct {
+		name, decoder string
+	}{
+		{"random 3 MiB", "in process"},
+		{"text 4 MB", igzip},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			blob := streams[tc.name]
+			want, err := readAll(t, blob)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r, _, err := DecompressStream(openFileStream(t, blob), WithGzipProgram(igzip))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			if got := Decoder(r); got != tc.decoder {
+				t.Errorf("decoder %q, want %q", got, tc.decoder)
+			}
+			got, err := io.ReadAll(r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Errorf("decoded %d bytes, want %d, and they differ", len(got), len(want))
+			}
+		})
+	}
+}
+
+func TestIncompressible(t *testing.T) {
+	streams := gzipStreams(t)
+	text := streams["text 4 MB"]
+	for _, tc := range []struct {
+		name string
+		blob []byte
+		want bool
+	}{
+		{"random", streams["random 3 MiB"], true},
+		{"text", text, false},
+		{"shorter than a member", []byte{0x1f, 0x8b, 8}, false},
+		// Padding hides the trailer, so the layer goes in process.
+		{"text then zeros", append(bytes.Clone(text), make([]byte, 8)...), true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fs := openFileStream(t, tc.blob)
+			if got := incompressible(fs.StreamFile()); got != tc.want {
+				t.Errorf("incompressible = %v, want %v", got, tc.want)
+			}
+		})
+	}
+	t.Run("4 GiB", func(t *testing.T) {
+		// A sparse file: its trailer records the size modulo 4 GiB.
+		path := filepath.Join(t.TempDir(), "blob")
+		f, err := os.Create(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		if err := f.Truncate(4 << 30); err != nil {
+			t.Skipf("sparse 4 GiB file: %v", err)
+		}
+		if incompressible(f) {
+			t.Error("a 4 GiB stream reported incompressible")
+		}
+	})
 }
