@@ -31,10 +31,10 @@ type ReaderAt interface {
 	Size() int64
 }
 
-// A FileReaderAt is a [ReaderAt] over an open file that it reads with
-// ReadAt alone, so the file's offset stays at the blob's start. One reader
-// may then read the whole blob through the file in a single pass, such as
-// a decompressing program given the file as its standard input.
+// A FileReaderAt is a [ReaderAt] over an open file whose ReadAt does not
+// move the file's offset, which starts at the blob's start. One reader may
+// then read the whole blob through the file in a single pass, such as a
+// decompressing program given the file as its standard input.
 type FileReaderAt interface {
 	ReaderAt
 	BlobFile() *os.File

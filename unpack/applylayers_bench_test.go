@@ -18,7 +18,6 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	layerarchive "github.com/strata-containers/strata/archive"
-	"github.com/strata-containers/strata/archive/compression"
 	"github.com/strata-containers/strata/content"
 	"github.com/strata-containers/strata/content/local"
 	"github.com/strata-containers/strata/internal/testutil"
@@ -124,7 +123,7 @@ func benchApplyLayers(b *testing.B, kind string, img *benchImg) {
 		testutil.RequiresOverlay(b)
 	}
 	ctx := context.Background()
-	a := unpack.NewApplier(img.store, storeApplyOptions()...)
+	a := unpack.NewApplier(img.store, storeApplyOptions(b)...)
 	base := b.TempDir()
 	b.SetBytes(img.tarBytes)
 	for i := 0; b.Loop(); i++ {
@@ -152,11 +151,13 @@ func benchApplyLayers(b *testing.B, kind string, img *benchImg) {
 // storeApplyOptions returns the options that a store opened with its
 // defaults gives its applier: igzip when it is on PATH, and flushes while a
 // layer applies.
-func storeApplyOptions() []layerarchive.ApplyOpt {
-	return []layerarchive.ApplyOpt{
-		layerarchive.WithGzipProgram(compression.FindGzipProgram()),
-		layerarchive.WithWriteback(store.WritebackInterval),
+func storeApplyOptions(b *testing.B) []layerarchive.ApplyOpt {
+	s, err := store.Open(context.Background(), b.TempDir())
+	if err != nil {
+		b.Fatal(err)
 	}
+	defer s.Close()
+	return s.ApplyOptions()
 }
 
 func reportFiles(b *testing.B, entries int64) {

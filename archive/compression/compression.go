@@ -76,7 +76,8 @@ func Detect(header []byte) Kind {
 // producers pad their output with zero bytes. The decoded bytes are the
 // same with or without [WithGzipProgram], except for a member after the
 // first whose header sets a reserved flag bit: the in-process decoder
-// rejects it and igzip decodes it.
+// rejects it and igzip decodes it. A stream that barely compresses goes
+// to the in-process decoder even with a program set.
 //
 // When r is a [FileStream] and a gzip program is set, the program reads
 // the file itself, unless the stream barely compresses: see
@@ -89,8 +90,10 @@ func DecompressStream(r io.Reader, opts ...Option) (io.ReadCloser, Kind, error) 
 	if fs, ok := r.(FileStream); ok && o.gzipProgram != "" {
 		if incompressible(fs.StreamFile()) {
 			o.gzipProgram = ""
-		} else if pr, err := startProgramOnFile(o.gzipProgram, fs); pr != nil || err != nil {
-			return pr, Gzip, err
+		} else if pr, err := startProgramOnFile(o.gzipProgram, fs); err != nil {
+			return nil, Gzip, err
+		} else if pr != nil {
+			return pr, Gzip, nil
 		}
 	}
 	br := bufio.NewReaderSize(r, 64<<10)

@@ -162,8 +162,11 @@ func TestIncompressible(t *testing.T) {
 		{"random", streams["random 3 MiB"], true},
 		{"text", text, false},
 		{"shorter than a member", []byte{0x1f, 0x8b, 8}, false},
-		// Padding hides the trailer, so the layer goes in process.
-		{"text then zeros", append(bytes.Clone(text), make([]byte, 8)...), true},
+		// Padding and a last empty member hide the trailer's size, and
+		// the sample of the first bytes shows the text.
+		{"text then zeros", append(bytes.Clone(text), make([]byte, 8)...), false},
+		{"text then an empty member", append(bytes.Clone(text), gzipBytes(t, nil)...), false},
+		{"random then zeros", append(bytes.Clone(streams["random 3 MiB"]), make([]byte, 8)...), true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			fs := openFileStream(t, tc.blob)

@@ -207,8 +207,8 @@ type blobReader struct {
 
 func (r *blobReader) Size() int64 { return r.size }
 
-// BlobFile returns the open file, whose offset no method of blobReader
-// moves.
+// BlobFile returns the open file. ReadAt does not move its offset, which
+// is 0 until something reads the file itself.
 func (r *blobReader) BlobFile() *os.File { return r.File }
 
 var _ content.FileReaderAt = (*blobReader)(nil)

@@ -136,8 +136,8 @@ func (db *DB) open(ctx context.Context, readOnly bool) (*bolt.DB, error) {
 // loop sleeps 50 ms between two tries, which an unpack paid whenever it
 // started igzip while another goroutine had the file open: the child
 // inherits the open descriptor, and with it the lock, until it executes.
-// [flock.LockFile] tries again after 1 ms. At deadline openLocked returns
-// bbolt's timeout error.
+// [flock.LockFile] tries again after 1 ms, doubling the wait up to 50 ms.
+// At deadline openLocked returns bbolt's timeout error.
 func openLocked(ctx context.Context, name string, flag int, perm os.FileMode,
 	exclusive bool, deadline time.Time,
 ) (*os.File, error) {

@@ -136,3 +136,24 @@ func TestUpdateTimesOut(t *testing.T) {
 		t.Fatalf("error %v, want %v", err, errdefs.ErrUnavailable)
 	}
 }
+
+// TestUpdateCanceled checks that a transaction whose context is cancelled
+// while it waits for the lock fails with the cancellation, not as
+// unavailable.
+func TestUpdateCanceled(t *testing.T) {
+	db := newDB(t)
+	if err := put(context.Background(), db, "k", "v"); err != nil {
+		t.Fatal(err)
+	}
+	release := holdLock(t, db.Path(), unix.LOCK_EX)
+	defer release()
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(20*time.Millisecond, cancel)
+	err := put(ctx, db, "k", "w")
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("error %v, want %v", err, context.Canceled)
+	}
+	if errors.Is(err, errdefs.ErrUnavailable) {
+		t.Errorf("error %v wraps %v", err, errdefs.ErrUnavailable)
+	}
+}

@@ -49,6 +49,10 @@ func Copy(ctx context.Context, dst, src string, opts ...Opt) error {
 	if werr := c.stopWorkers(); err == nil {
 		err = werr
 	}
+	if err == nil {
+		// A worker that saw the context end skipped its files.
+		err = ctx.Err()
+	}
 	if err != nil {
 		return err
 	}
@@ -133,7 +137,11 @@ func (c *copier) startWorkers() {
 		go func() {
 			defer c.running.Done()
 			for j := range c.jobs {
-				if c.failed() != nil || c.ctx.Err() != nil {
+				if c.failed() != nil {
+					continue
+				}
+				if err := c.ctx.Err(); err != nil {
+					c.fail(err)
 					continue
 				}
 				c.fail(c.copyRegular(j.dst, j.src, &j.st))

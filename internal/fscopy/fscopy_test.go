@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -301,5 +302,20 @@ func TestCopyWorkersReportsError(t *testing.T) {
 	err := Copy(context.Background(), dst, src, WithWorkers(3))
 	if !errors.Is(err, unix.ENOSPC) {
 		t.Fatalf("error %v, want %v", err, unix.ENOSPC)
+	}
+}
+
+// TestCopyWorkersCanceled checks that a context cancelled while workers
+// still have files queued fails the copy.
+func TestCopyWorkersCanceled(t *testing.T) {
+	src := filepath.Join(t.TempDir(), "src")
+	buildWideTree(t, src, 2, 100)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var once sync.Once
+	err := Copy(ctx, t.TempDir(), src, WithWorkers(2),
+		WithFileFunc(func(string, *unix.Stat_t, *unix.Stat_t) { once.Do(cancel) }))
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("error %v, want %v", err, context.Canceled)
 	}
 }
