@@ -137,6 +137,20 @@ type Snapshotter interface {
 	Close() error
 }
 
+// ActivePreparer is a [Snapshotter] that can prepare an active snapshot on
+// an active parent, so that a layer can be applied onto the tree of the
+// layer below while that one is still being flushed and committed.
+//
+// PrepareOnActive is Prepare with an active parent whose tree the caller
+// has finished writing: it must not change until it is committed or
+// removed. The child cannot be committed before its parent, which fails
+// with ErrFailedPrecondition, and the parent cannot be removed while the
+// child exists. Committing the parent changes the child's Info.Parent to
+// the parent's committed name.
+type ActivePreparer interface {
+	PrepareOnActive(ctx context.Context, key, parent string, opts ...Opt) ([]mount.Mount, error)
+}
+
 // FileDigests looks up the checksum of a regular file that the writer of a
 // snapshot computed while it wrote the file, so that Commit need not read
 // the file again. A file is named by its device and inode numbers and its

@@ -82,6 +82,7 @@ type Snapshotter struct {
 var (
 	_ snapshot.Snapshotter     = (*Snapshotter)(nil)
 	_ snapshot.DigestCommitter = (*Snapshotter)(nil)
+	_ snapshot.ActivePreparer  = (*Snapshotter)(nil)
 )
 
 // New returns a Snapshotter on root, creating root when needed. It removes
@@ -156,6 +157,15 @@ func (s *Snapshotter) Prepare(ctx context.Context, key, parent string,
 	opts ...snapshot.Opt,
 ) ([]mount.Mount, error) {
 	return s.create(ctx, snapshot.KindActive, key, parent, opts)
+}
+
+// PrepareOnActive creates the active snapshot key on the active snapshot
+// parent, as [snapshot.ActivePreparer] describes, and returns its mounts.
+// The parent's upper directory is the child's topmost lower directory.
+func (s *Snapshotter) PrepareOnActive(ctx context.Context, key, parent string,
+	opts ...snapshot.Opt,
+) ([]mount.Mount, error) {
+	return s.createOn(ctx, snapshot.KindActive, key, parent, true, opts)
 }
 
 // View creates the read-only snapshot key of parent and returns its mounts.
@@ -243,6 +253,13 @@ func (s *Snapshotter) Close() error { return nil }
 // to its ID inside the transaction that records it.
 func (s *Snapshotter) create(ctx context.Context, kind snapshot.Kind, key, parent string,
 	opts []snapshot.Opt,
+) ([]mount.Mount, error) {
+	return s.createOn(ctx, kind, key, parent, false, opts)
+}
+
+// createOn is create, on an active parent when activeParent is set.
+func (s *Snapshotter) createOn(ctx context.Context, kind snapshot.Kind, key, parent string,
+	activeParent bool, opts []snapshot.Opt,
 ) (_ []mount.Mount, err error) {
 	st, err := s.dirs.Stage(ctx)
 	if err != nil {
@@ -263,7 +280,11 @@ func (s *Snapshotter) create(ctx context.Context, kind snapshot.Kind, key, paren
 	var sn storage.Snapshot
 	err = s.ms.Update(ctx, func(ctx context.Context) error {
 		var err error
-		sn, err = storage.CreateSnapshot(ctx, kind, key, parent, opts...)
+		if activeParent {
+			sn, err = storage.CreateSnapshotOnActive(ctx, key, parent, opts...)
+		} else {
+			sn, err = storage.CreateSnapshot(ctx, kind, key, parent, opts...)
+		}
 		if err != nil {
 			return err
 		}

@@ -31,6 +31,25 @@ type Snapshot struct {
 func CreateSnapshot(ctx context.Context, kind snapshot.Kind, key, parent string,
 	opts ...snapshot.Opt,
 ) (Snapshot, error) {
+	return createSnapshot(ctx, kind, key, parent, false, opts)
+}
+
+// CreateSnapshotOnActive records a new active snapshot key on the active
+// snapshot parent, as [snapshot.ActivePreparer] describes: the child can
+// be committed only after the parent is, and [CommitActive] of the parent
+// renames the child's parent. It needs a read-write transaction in ctx.
+func CreateSnapshotOnActive(ctx context.Context, key, parent string, opts ...snapshot.Opt,
+) (Snapshot, error) {
+	if parent == "" {
+		return Snapshot{}, fmt.Errorf("create snapshot %s on an active parent: no parent: %w",
+			key, errdefs.ErrInvalidArgument)
+	}
+	return createSnapshot(ctx, snapshot.KindActive, key, parent, true, opts)
+}
+
+func createSnapshot(ctx context.Context, kind snapshot.Kind, key, parent string,
+	activeParent bool, opts []snapshot.Opt,
+) (Snapshot, error) {
 	if kind != snapshot.KindActive && kind != snapshot.KindView {
 		return Snapshot{}, fmt.Errorf("create snapshot %s of kind %s: %w",
 			key, kind, errdefs.ErrInvalidArgument)
@@ -58,9 +77,8 @@ func CreateSnapshot(ctx context.Context, kind snapshot.Kind, key, parent string,
 			return Snapshot{}, fmt.Errorf("create snapshot %s: parent %s: %w",
 				key, parent, errdefs.ErrNotFound)
 		}
-		if k := readKind(pb); k != snapshot.KindCommitted {
-			return Snapshot{}, fmt.Errorf("create snapshot %s: parent %s is %s, not committed: %w",
-				key, parent, k, errdefs.ErrFailedPrecondition)
+		if err := checkParentKind(key, parent, readKind(pb), activeParent); err != nil {
+			return Snapshot{}, err
 		}
 		if parentID, err = readID(pb); err != nil {
 			return Snapshot{}, fmt.Errorf("create snapshot %s: parent %s: %w", key, parent, err)
@@ -95,6 +113,23 @@ func CreateSnapshot(ctx context.Context, kind snapshot.Kind, key, parent string,
 	}
 	s.ID = formatID(id)
 	return s, nil
+}
+
+// checkParentKind returns an error unless a snapshot of kind may be the
+// parent of key: a committed one, or with activeParent an active one.
+func checkParentKind(key, parent string, kind snapshot.Kind, activeParent bool) error {
+	if activeParent {
+		if kind != snapshot.KindActive {
+			return fmt.Errorf("create snapshot %s: parent %s is %s, not active: %w",
+				key, parent, kind, errdefs.ErrFailedPrecondition)
+		}
+		return nil
+	}
+	if kind != snapshot.KindCommitted {
+		return fmt.Errorf("create snapshot %s: parent %s is %s, not committed: %w",
+			key, parent, kind, errdefs.ErrFailedPrecondition)
+	}
+	return nil
 }
 
 // GetSnapshot returns the ID, kind and ancestors' IDs of the snapshot key.
@@ -144,7 +179,9 @@ func GetInfo(ctx context.Context, key string) (string, snapshot.Info, snapshot.U
 // CommitActive turns the active snapshot key into the committed snapshot
 // name, keeping its ID, and records usage for it. The committed snapshot
 // gets only the labels set by opts, and the active snapshot's labels are dropped. It
-// returns the ID.
+// returns the ID. A snapshot whose parent is not committed yet fails with
+// ErrFailedPrecondition, and active children prepared on key by
+// [CreateSnapshotOnActive] get name as their parent.
 func CommitActive(ctx context.Context, key, name string, usage snapshot.Usage,
 	opts ...snapshot.Opt,
 ) (string, error) {
@@ -171,6 +208,16 @@ func CommitActive(ctx context.Context, key, name string, usage snapshot.Usage,
 	if err != nil {
 		return "", fmt.Errorf("commit snapshot %s: %w", key, err)
 	}
+	if parent := b.Get(keyParent); len(parent) > 0 {
+		if pb := snapshots.Bucket(parent); pb != nil && readKind(pb) != snapshot.KindCommitted {
+			return "", fmt.Errorf("commit snapshot %s: parent %s is %s, not committed: %w",
+				key, parent, readKind(pb), errdefs.ErrFailedPrecondition)
+		}
+	}
+	children, err := childKeys(tx, id)
+	if err != nil {
+		return "", fmt.Errorf("commit snapshot %s: %w", key, err)
+	}
 
 	info := snapshot.Info{}
 	for _, opt := range opts {
@@ -188,7 +235,41 @@ func CommitActive(ctx context.Context, key, name string, usage snapshot.Usage,
 	if err := putSnapshot(snapshots, name, id, info, usage); err != nil {
 		return "", fmt.Errorf("commit snapshot %s as %s: %w", key, name, err)
 	}
+	for _, child := range children {
+		if err := snapshots.Bucket([]byte(child)).Put(keyParent, []byte(name)); err != nil {
+			return "", fmt.Errorf("commit snapshot %s: set parent of %s: %w", key, child, err)
+		}
+	}
 	return formatID(id), nil
+}
+
+// childKeys returns the keys of the snapshots whose parent has the ID id.
+// Only an active snapshot has children here, those of
+// [CreateSnapshotOnActive], and a chain being unpacked has at most one,
+// so the scan of every record runs only when the index lists a child.
+func childKeys(tx *bolt.Tx, id uint64) ([]string, error) {
+	snapshots, parents := buckets(tx)
+	prefix := parentKey(id, 0)[:8]
+	ids := map[uint64]bool{}
+	c := parents.Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		ids[binary.BigEndian.Uint64(k[8:])] = true
+	}
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	var keys []string
+	err := snapshots.ForEachBucket(func(k []byte) error {
+		childID, err := readID(snapshots.Bucket(k))
+		if err != nil {
+			return fmt.Errorf("find children: %s: %w", k, err)
+		}
+		if ids[childID] {
+			keys = append(keys, string(k))
+		}
+		return nil
+	})
+	return keys, err
 }
 
 // Remove deletes the record of the snapshot key and returns its ID and kind.
