@@ -60,20 +60,24 @@ func TestCrashAtHookPoints(t *testing.T) {
 	bin := hookBinary(t)
 	cases := []struct {
 		snapshotter, at string
-		// leftover is set when the kill leaves an extraction snapshot.
-		leftover bool
+		// leftover is set when the kill leaves an extraction snapshot,
+		// and maybe when it may or may not leave one.
+		leftover, maybe bool
 	}{
 		// apply:N is the Nth progress report. With igzip there is one
 		// each time igzip has read further into the blob, which it
 		// reads 1 MiB at a time, so about 60 in Debian's 63 MB first
 		// layer. The in-process decoder reports each 64 KiB read. Either
 		// way 20 and 40 fall inside that layer.
-		{"overlayfs", "prepared:1", true},
-		{"overlayfs", "apply:20", true},
-		{"overlayfs", "applied:4", true},
-		{"overlayfs", "committed:2", false},
-		{"native", "apply:40", true},
-		{"native", "applied:3", true},
+		{"overlayfs", "prepared:1", true, false},
+		{"overlayfs", "apply:20", true, false},
+		{"overlayfs", "applied:4", true, false},
+		// On overlayfs a layer's commit runs while the layer above is
+		// prepared and applied, so the kill may leave that extraction.
+		{"overlayfs", "committed:2", false, true},
+		{"native", "apply:40", true, false},
+		{"native", "applied:3", true, false},
+		{"native", "committed:2", false, false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.snapshotter+"/"+tc.at, func(t *testing.T) {
@@ -93,7 +97,7 @@ func TestCrashAtHookPoints(t *testing.T) {
 			for _, p := range rep.Problems {
 				found = found || p.Kind == "leftover-extraction"
 			}
-			if found != tc.leftover {
+			if found != tc.leftover && !tc.maybe {
 				t.Errorf("check after the kill: leftover extraction reported %v, want %v: %+v",
 					found, tc.leftover, rep.Problems)
 			}

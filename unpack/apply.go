@@ -97,9 +97,18 @@ var errParentGone = errors.New("parent chain removed")
 
 func applyChain(ctx context.Context, sn snapshot.Snapshotter, a Applier, layers []Layer,
 	chainIDs []digest.Digest, cfg *config,
-) error {
+) (err error) {
 	ahead := newPrefetcher(ctx, sn, a, layers, chainIDs, cfg.maxParallel-1)
 	defer ahead.closeAll()
+	// below is the layer under the current one while its commit runs in
+	// the background; see pipelined.
+	var below *pendingCommit
+	defer func() {
+		below.release(ctx, cfg.progress)
+		if werr := below.wait(); err == nil && werr != nil {
+			err = classify(werr)
+		}
+	}()
 	for i, l := range layers {
 		var parent string
 		if i > 0 {
@@ -108,16 +117,54 @@ func applyChain(ctx context.Context, sn snapshot.Snapshotter, a Applier, layers 
 		pf := ahead.take(i)
 		ahead.schedule(i)
 		p := Progress{Index: i, Total: len(layers), Layer: l.Blob, ChainID: chainIDs[i]}
-		applied, err := applyLayer(ctx, sn, a, l, chainIDs[i].String(), parent, cfg, p, pf)
+		lc := layerCommit{below: below, pipelined: pipelined(sn, cfg)}
+		below = nil
+		res, err := applyLayer(ctx, sn, a, l, chainIDs[i].String(), parent, cfg, p, pf, lc)
 		pf.close()
 		if err != nil {
 			return classify(err)
 		}
-		p.Done, p.Skipped = true, !applied
+		if res.pending != nil {
+			below = res.pending
+			continue
+		}
+		p.Done, p.Skipped = true, !res.applied
 		p.Bytes = l.Blob.Size
 		cfg.progress(p)
 	}
 	return nil
+}
+
+// pipelined reports whether ApplyLayers commits each layer on its own
+// goroutine while it applies the next layer onto the extraction snapshot
+// below. That needs a snapshotter that can prepare on an active parent,
+// and a chain lock that keeps other unpackers off the chain until its
+// background commit is done. The tree of the layer below is complete
+// before the next layer's apply starts, so the work that depends on lower
+// layers (parents through lower symlinks, copy-ups, whiteouts) reads the
+// same tree as it does without the pipeline.
+func pipelined(sn snapshot.Snapshotter, cfg *config) bool {
+	if _, ok := sn.(snapshot.ActivePreparer); !ok || cfg.maxParallel < 2 {
+		return false
+	}
+	_, unlocked := cfg.locker.(noLocker)
+	return !unlocked
+}
+
+// layerCommit is how applyLayer commits. below is the layer under it
+// whose commit is still running, which applyLayer takes over and
+// releases. With pipelined set, applyLayer commits in the background and
+// returns the running commit.
+type layerCommit struct {
+	below     *pendingCommit
+	pipelined bool
+}
+
+// layerResult is the outcome of applyLayer: whether it applied the layer
+// itself, and its commit when that still runs.
+type layerResult struct {
+	applied bool
+	pending *pendingCommit
 }
 
 // classify adds errdefs.ErrNoSpace to an error caused by a full file system
@@ -135,23 +182,36 @@ func classify(err error) error {
 
 // applyLayer makes sure the committed snapshot chainID exists, extracting
 // layer l onto parent when it does not. It reports whether it applied the
-// layer itself.
+// layer itself. With lc.below it prepares the extraction snapshot on the
+// layer below's extraction snapshot, and commits its own only after that
+// one is committed.
 func applyLayer(ctx context.Context, sn snapshot.Snapshotter, a Applier, l Layer, chainID, parent string,
-	cfg *config, p Progress, pf *prefetch,
-) (bool, error) {
+	cfg *config, p Progress, pf *prefetch, lc layerCommit,
+) (res layerResult, err error) {
 	logger := log.G(ctx).With("chainid", chainID, "digest", l.Blob.Digest)
+	// Deferred first, so it runs after this layer's extraction snapshot,
+	// built on the one below, is removed on failure.
+	defer lc.below.release(ctx, cfg.progress)
 
 	unlock, err := cfg.locker.Lock(ctx, chainID)
 	if err != nil {
-		return false, fmt.Errorf("lock chain %s: %w", chainID, err)
+		return res, fmt.Errorf("lock chain %s: %w", chainID, err)
 	}
-	defer unlock()
+	handedOff := false
+	defer func() {
+		if !handedOff {
+			unlock()
+		}
+	}()
 
 	if ok, err := committed(ctx, sn, chainID); err != nil || ok {
 		if ok {
 			logger.Debug("layer already unpacked")
 		}
-		return false, err
+		if err == nil {
+			err = lc.below.wait()
+		}
+		return res, err
 	}
 
 	// Holding the chain's lock, any extraction snapshot for it is a leftover
@@ -159,27 +219,23 @@ func applyLayer(ctx context.Context, sn snapshot.Snapshotter, a Applier, l Layer
 	// extracting the chain right now, so nothing can be called a leftover.
 	if _, ok := cfg.locker.(noLocker); !ok {
 		if err := removeLeftovers(ctx, sn, chainID); err != nil {
-			return false, err
+			return res, err
 		}
 	}
 
 	key, err := newExtractKey(chainID)
 	if err != nil {
-		return false, err
+		return res, err
 	}
-	labels := map[string]string{LabelExtractFor: chainID}
-	mounts, err := sn.Prepare(ctx, key, parent, snapshot.WithLabels(labels))
-	if errors.Is(err, errdefs.ErrNotFound) && parent != "" {
-		return false, fmt.Errorf("prepare snapshot for layer %s on %s: %w: %w",
-			l.Blob.Digest, parent, errParentGone, err)
-	}
+	mounts, err := prepare(ctx, sn, key, chainID, parent, lc.below)
 	if err != nil {
-		return false, fmt.Errorf("prepare snapshot for layer %s: %w", l.Blob.Digest, err)
+		return res, fmt.Errorf("prepare snapshot for layer %s: %w", l.Blob.Digest, err)
 	}
 	killPoint("prepared")
 
 	// Every path below removes the extraction snapshot unless it was
-	// committed, so a failure never leaves a half-applied tree behind.
+	// committed or handed to a background commit, so a failure never
+	// leaves a half-applied tree behind.
 	done := false
 	defer func() {
 		if done {
@@ -200,14 +256,24 @@ func applyLayer(ctx context.Context, sn snapshot.Snapshotter, a Applier, l Layer
 		cfg.progress(p)
 	})
 	if err != nil {
-		return false, fmt.Errorf("apply layer %s: %w", l.Blob.Digest, err)
+		return res, fmt.Errorf("apply layer %s: %w", l.Blob.Digest, err)
 	}
 	if diffID != l.DiffID {
-		return false, fmt.Errorf("apply layer %s: uncompressed digest %s does not match diff ID %s in the image config: %w",
+		return res, fmt.Errorf("apply layer %s: uncompressed digest %s does not match diff ID %s in the image config: %w",
 			l.Blob.Digest, diffID, l.DiffID, errdefs.ErrDigestMismatch)
 	}
-
 	killPoint("applied")
+
+	// The layer below must be committed before this one can be.
+	if err := lc.below.wait(); err != nil {
+		return res, err
+	}
+	if lc.pipelined {
+		done, handedOff = true, true
+		res.applied = true
+		res.pending = startCommit(ctx, sn, key, chainID, digests, unlock, logger, p, start)
+		return res, nil
+	}
 
 	// The committed snapshot keeps none of the extraction's labels.
 	err = commit(ctx, sn, chainID, key, digests)
@@ -215,15 +281,46 @@ func applyLayer(ctx context.Context, sn snapshot.Snapshotter, a Applier, l Layer
 		// Another unpacker committed the same chain while this one worked;
 		// its snapshot is as good as ours.
 		logger.Debug("chain committed by another unpacker")
-		return false, nil
+		return res, nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("commit layer %s as %s: %w", l.Blob.Digest, chainID, err)
+		return res, fmt.Errorf("commit layer %s as %s: %w", l.Blob.Digest, chainID, err)
 	}
 	done = true
 	killPoint("committed")
 	logger.Debug("layer applied", "duration", time.Since(start))
-	return true, nil
+	res.applied = true
+	return res, nil
+}
+
+// prepare creates the extraction snapshot key for chainID: on the
+// extraction snapshot of the layer below when its commit is still
+// running, else on the committed chain parent.
+func prepare(ctx context.Context, sn snapshot.Snapshotter, key, chainID, parent string,
+	below *pendingCommit,
+) ([]mount.Mount, error) {
+	labels := map[string]string{LabelExtractFor: chainID}
+	if below != nil {
+		ap, ok := sn.(snapshot.ActivePreparer)
+		if !ok {
+			return nil, fmt.Errorf("prepare on extraction snapshot %s: %w", below.key, errdefs.ErrNotImplemented)
+		}
+		mounts, err := ap.PrepareOnActive(ctx, key, below.key, snapshot.WithLabels(labels))
+		if !errors.Is(err, errdefs.ErrNotFound) {
+			return mounts, err
+		}
+		// The commit below finished first and renamed its key to its
+		// chain ID. A failed commit keeps the key until release.
+		if err := below.wait(); err != nil {
+			return nil, err
+		}
+		parent = below.chainID
+	}
+	mounts, err := sn.Prepare(ctx, key, parent, snapshot.WithLabels(labels))
+	if errors.Is(err, errdefs.ErrNotFound) && parent != "" {
+		return nil, fmt.Errorf("parent %s: %w: %w", parent, errParentGone, err)
+	}
+	return mounts, err
 }
 
 // apply applies desc with a, asking a [DigestApplier] for the digests of
@@ -271,8 +368,11 @@ func removeLeftovers(ctx context.Context, sn snapshot.Snapshotter, chainID strin
 		return fmt.Errorf("find leftover extractions of %s: %w", chainID, err)
 	}
 	for _, k := range keys {
-		log.G(ctx).Info("remove leftover extraction snapshot", "key", k, "chainid", chainID)
-		if err := sn.Remove(ctx, k); err != nil && !errors.Is(err, errdefs.ErrNotFound) {
+		removed, err := removeExtraction(ctx, sn, k)
+		for _, r := range removed {
+			log.G(ctx).Info("remove leftover extraction snapshot", "key", r, "chainid", chainID)
+		}
+		if err != nil {
 			return fmt.Errorf("remove leftover extraction snapshot %q: %w", k, err)
 		}
 	}

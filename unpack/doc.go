@@ -9,6 +9,14 @@
 // config, and commits the snapshot under the chain ID. Any failure removes the
 // extraction snapshot, so nothing half-applied is ever committed.
 //
+// On a snapshotter that can prepare on an active parent (overlayfs), the
+// commit of a layer, which walks its tree for the manifest and flushes it
+// to disk, runs on its own goroutine while the next layer is applied onto
+// the layer's extraction snapshot. The next layer starts only once the
+// tree below it is complete, and it is committed only after the layer
+// below; a failure of either removes both extraction snapshots, the upper
+// one first.
+//
 // The snapshot names are the chain IDs themselves, so two images that share
 // their bottom layers share those snapshots, and unpacking an image a second
 // time applies nothing.

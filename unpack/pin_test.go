@@ -132,3 +132,34 @@ func TestRemoveLeftoversSkipsHeldChain(t *testing.T) {
 		t.Errorf("extraction of the held chain: %v, want it kept", err)
 	}
 }
+
+// TestRemoveLeftoversChildFirst leaves an extraction snapshot prepared on
+// another one, as a pipelined unpacker that died does. Removing the
+// leftovers of the lower chain removes the child first.
+func TestRemoveLeftoversChildFirst(t *testing.T) {
+	testutil.RequiresOverlay(t)
+	sn, err := overlay.New(testutil.TempDir(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	lower, upper := "extract-1 sha256:aa", "extract-2 sha256:bb"
+	labels := func(chain string) snapshot.Opt {
+		return snapshot.WithLabels(map[string]string{LabelExtractFor: chain})
+	}
+	if _, err := sn.Prepare(ctx, lower, "", labels("sha256:aa")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sn.PrepareOnActive(ctx, upper, lower, labels("sha256:bb")); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := removeLeftovers(ctx, sn, "sha256:aa"); err != nil {
+		t.Fatalf("remove leftovers: %v", err)
+	}
+	for _, key := range []string{lower, upper} {
+		if _, err := sn.Stat(ctx, key); !errors.Is(err, errdefs.ErrNotFound) {
+			t.Errorf("stat %q after removal: %v, want ErrNotFound", key, err)
+		}
+	}
+}

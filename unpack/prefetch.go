@@ -29,7 +29,7 @@ const (
 // prefetch decompresses one layer blob on its own goroutine into a bounded
 // buffer, so that its inflate runs while the layer below it is applied and
 // committed. The apply of the layer still starts only after the layer
-// below is committed, and it computes the diff ID over the bytes it reads
+// below is applied, and it computes the diff ID over the bytes it reads
 // from the buffer, which are the whole decompressed stream.
 type prefetch struct {
 	desc   ocispec.Descriptor

@@ -30,18 +30,57 @@ func FindLeftovers(ctx context.Context, sn snapshot.Snapshotter, l TryLocker) ([
 func RemoveLeftovers(ctx context.Context, sn snapshot.Snapshotter, l TryLocker) ([]string, error) {
 	var removed []string
 	err := forEachLeftover(ctx, sn, l, func(key, chainID string) error {
-		err := sn.Remove(ctx, key)
-		if errors.Is(err, errdefs.ErrNotFound) {
-			return nil // committed or removed by its owner since the walk
-		}
+		// A key that is gone was committed or removed by its owner since
+		// the walk, or removed here as the child of another leftover.
+		keys, err := removeExtraction(ctx, sn, key)
 		if err != nil {
 			return fmt.Errorf("remove leftover extraction snapshot %q: %w", key, err)
 		}
-		log.G(ctx).Info("remove leftover extraction snapshot", "key", key, "chainid", chainID)
-		removed = append(removed, key)
+		for _, k := range keys {
+			log.G(ctx).Info("remove leftover extraction snapshot", "key", k, "chainid", chainID)
+		}
+		removed = append(removed, keys...)
 		return nil
 	})
 	return removed, err
+}
+
+// removeExtraction removes the extraction snapshot key, first removing
+// the extraction snapshots prepared on it, and returns the keys it
+// removed, children first. A key that does not exist is skipped. Only the
+// unpacker that owns an extraction snapshot prepares on it, while it holds
+// the snapshot's chain lock, so the children of a leftover are leftovers
+// too.
+func removeExtraction(ctx context.Context, sn snapshot.Snapshotter, key string) ([]string, error) {
+	children := map[string][]string{}
+	err := sn.Walk(ctx, func(_ context.Context, info snapshot.Info) error {
+		if IsExtractKey(info.Name) && IsExtractKey(info.Parent) {
+			children[info.Parent] = append(children[info.Parent], info.Name)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("find extraction snapshots on %q: %w", key, err)
+	}
+	var removed []string
+	var remove func(k string) error
+	remove = func(k string) error {
+		for _, child := range children[k] {
+			if err := remove(child); err != nil {
+				return err
+			}
+		}
+		err := sn.Remove(ctx, k)
+		if errors.Is(err, errdefs.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("remove extraction snapshot %q: %w", k, err)
+		}
+		removed = append(removed, k)
+		return nil
+	}
+	return removed, remove(key)
 }
 
 // forEachLeftover calls fn for every extraction snapshot whose chain lock
