@@ -31,10 +31,13 @@ func writeTargets(w io.Writer, all map[string][]stats, sizes []imageSize) {
 
 	// Each ratio is given against every baseline that ran: containerd with
 	// the gzip program it found (igzip before unpigz) and with unpigz, and
-	// the pigz and igzip floors.
+	// the pigz and igzip floors. The syncfs baseline is containerd with a
+	// syncfs before each commit, so that both sides flush each layer as
+	// strata does by default.
 	for _, base := range []struct{ tool, name string }{
 		{"ctrd-overlayfs", "containerd v2"},
 		{"ctrd-overlayfs-unpigz", "containerd v2 with unpigz"},
+		{"ctrd-overlayfs-syncfs", "containerd v2 with syncfs (both flush each layer)"},
 	} {
 		if s, ok := find("debian", "strata-overlayfs", "cold"); ok {
 			if c, ok := find("debian", base.tool, "cold"); ok {

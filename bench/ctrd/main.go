@@ -1,14 +1,23 @@
 // Command ctrd unpacks an OCI image layout the way containerd v2 does, for
-// bench/run to compare against strata: containerd's own rootfs.ApplyLayers
-// with its overlay or native snapshotter and its file-system applier, in
-// one process with no daemon.
+// bench/run to compare against strata: containerd's own
+// rootfs.ApplyLayersWithOpts with its overlay or native snapshotter and its
+// file-system applier, in one process with no daemon.
 //
-//	ctrd -layout DIR -root DIR [-snapshotter overlayfs|native] [-ref latest]
+//	ctrd -layout DIR -root DIR [-snapshotter overlayfs|native] [-ref latest] [-syncfs]
 //
-// It prints the chain ID of the top layer on stdout and the gzip
-// decompressor that containerd picked on stderr. containerd runs igzip or
-// unpigz when it finds them on PATH (unless CONTAINERD_DISABLE_IGZIP or
-// CONTAINERD_DISABLE_PIGZ is true) and decompresses in process otherwise.
+// It prints the chain ID of the top layer on stdout, and on stderr the gzip
+// decompressor that containerd picked and whether syncfs was on. containerd
+// runs igzip or unpigz when it finds them on PATH (unless
+// CONTAINERD_DISABLE_IGZIP or CONTAINERD_DISABLE_PIGZ is true) and
+// decompresses in process otherwise.
+//
+// -syncfs passes containerd's diff.WithSyncFs(true) to every layer's apply,
+// as containerd does when its CRI plugin sets image_pull_with_sync_fs or its
+// diff service sets sync_fs. The applier then calls syncfs(2) on the
+// snapshot's directory after writing the layer and before the snapshot is
+// committed. Without the flag the apply gets diff.WithSyncFs(false),
+// containerd's default, and nothing is flushed before the commit.
+//
 // A second run on the same root finds every chain committed and applies
 // nothing, which is the warm case.
 //
@@ -28,6 +37,7 @@ import (
 	"strconv"
 
 	"github.com/containerd/containerd/v2/core/content"
+	"github.com/containerd/containerd/v2/core/diff"
 	"github.com/containerd/containerd/v2/core/diff/apply"
 	"github.com/containerd/containerd/v2/core/snapshots"
 	"github.com/containerd/containerd/v2/pkg/rootfs"
@@ -43,6 +53,8 @@ func main() {
 	root := flag.String("root", "", "`directory` for the snapshotter's state")
 	snapshotter := flag.String("snapshotter", "overlayfs", "snapshotter: overlayfs or native")
 	ref := flag.String("ref", "latest", "org.opencontainers.image.ref.name of the image in the layout")
+	syncFs := flag.Bool("syncfs", false,
+		"flush each layer with syncfs(2) before its commit (containerd's diff.WithSyncFs)")
 	flag.Parse()
 	if *layout == "" || *root == "" {
 		fmt.Fprintln(os.Stderr, "ctrd: -layout and -root are required")
@@ -50,16 +62,21 @@ func main() {
 	}
 	_ = log.SetLevel("warn")
 
-	chainID, err := run(context.Background(), *layout, *root, *snapshotter, *ref)
+	chainID, err := run(context.Background(), *layout, *root, *snapshotter, *ref, *syncFs)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "ctrd:", err)
 		os.Exit(1)
 	}
 	fmt.Fprintln(os.Stderr, "ctrd: gzip decompressor:", gzipDecompressor())
+	if *syncFs {
+		fmt.Fprintln(os.Stderr, "ctrd: syncfs: on (diff.WithSyncFs(true))")
+	} else {
+		fmt.Fprintln(os.Stderr, "ctrd: syncfs: off (diff.WithSyncFs(false), containerd's default)")
+	}
 	fmt.Println(chainID)
 }
 
-func run(ctx context.Context, layout, root, snapshotter, ref string) (digest.Digest, error) {
+func run(ctx context.Context, layout, root, snapshotter, ref string, syncFs bool) (digest.Digest, error) {
 	p := layoutProvider(layout)
 	layers, err := imageLayers(p, ref)
 	if err != nil {
@@ -80,7 +97,11 @@ func run(ctx context.Context, layout, root, snapshotter, ref string) (digest.Dig
 	}
 	defer sn.Close()
 
-	return rootfs.ApplyLayers(ctx, layers, sn, apply.NewFileSystemApplier(p))
+	// CRI's image pull in containerd v2.4.2 passes
+	// diff.WithSyncFs(image_pull_with_sync_fs) to every layer's apply, true
+	// or false, and so does this.
+	opts := []diff.ApplyOpt{diff.WithSyncFs(syncFs)}
+	return rootfs.ApplyLayersWithOpts(ctx, layers, sn, apply.NewFileSystemApplier(p), opts)
 }
 
 // imageLayers pairs the layer blobs of the manifest tagged ref with the diff
