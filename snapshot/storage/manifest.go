@@ -59,7 +59,8 @@ func Seal(ctx context.Context, dir string, sync bool) (snapshot.Usage, error) {
 // SealDigests is [Seal] for a tree whose writer recorded the digests of
 // the files it wrote. A regular file for which digests returns a digest,
 // looked up by device, inode and size, is not read again. digests may be
-// nil.
+// nil. Several goroutines walk the tree, so digests must be safe for
+// concurrent use.
 func SealDigests(ctx context.Context, dir string, sync bool, digests snapshot.FileDigests,
 ) (snapshot.Usage, error) {
 	tree := filepath.Join(dir, "fs")
@@ -71,7 +72,8 @@ func SealDigests(ctx context.Context, dir string, sync bool, digests snapshot.Fi
 	if sync {
 		go func() { early <- syncFS(dir) }()
 	}
-	m, err := writeManifest(ctx, tree, filepath.Join(dir, ManifestName), digests)
+	m, err := writeManifest(ctx, tree, filepath.Join(dir, ManifestName), digests,
+		manifestWorkers())
 	if sync {
 		if eerr := <-early; err == nil && eerr != nil {
 			err = eerr
@@ -111,16 +113,20 @@ type manifestWriter struct {
 	ctx     context.Context
 	w       *bufio.Writer
 	digests snapshot.FileDigests
-	// links maps a file with several links to its digest, so that a hard
-	// link group is hashed once and counted once.
+	// links maps a file with several links to its digest, so that the
+	// sequential walk hashes and counts a hard link group once.
 	links  map[inode]string
-	buf    []byte
+	buf    []byte // read buffer of the sequential walk
 	usage  snapshot.Usage
 	files  int
 	hashed int
 }
 
+// writeManifest writes the manifest of tree to path. With workers above 1
+// it walks the tree with that many goroutines, and otherwise on the
+// calling goroutine alone. Both walks write the same bytes.
 func writeManifest(ctx context.Context, tree, path string, digests snapshot.FileDigests,
+	workers int,
 ) (_ *manifestWriter, err error) {
 	tmp := path + ".tmp"
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
@@ -132,12 +138,13 @@ func writeManifest(ctx context.Context, tree, path string, digests snapshot.File
 			_ = os.Remove(tmp)
 		}
 	}()
-	m := &manifestWriter{
-		ctx: ctx, w: bufio.NewWriter(f), digests: digests,
-		links: map[inode]string{}, buf: make([]byte, 1<<20),
-	}
+	m := &manifestWriter{ctx: ctx, w: bufio.NewWriter(f), digests: digests}
 	fmt.Fprintln(m.w, manifestHeader)
-	err = m.walkRoot(tree)
+	if workers > 1 {
+		err = m.walkParallel(tree, workers)
+	} else {
+		err = m.walkRoot(tree)
+	}
 	if err == nil {
 		err = m.w.Flush()
 	}
@@ -154,17 +161,28 @@ func writeManifest(ctx context.Context, tree, path string, digests snapshot.File
 }
 
 func (m *manifestWriter) walkRoot(tree string) error {
+	fd, err := m.openRoot(tree)
+	if err != nil {
+		return err
+	}
+	m.links = map[inode]string{}
+	m.buf = make([]byte, 1<<20)
+	return m.walkDir(fd, tree, "")
+}
+
+// openRoot opens the root directory of tree and counts it.
+func (m *manifestWriter) openRoot(tree string) (int, error) {
 	fd, err := unix.Open(tree, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return &fs.PathError{Op: "open", Path: tree, Err: err}
+		return -1, &fs.PathError{Op: "open", Path: tree, Err: err}
 	}
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
 		unix.Close(fd)
-		return &fs.PathError{Op: "fstat", Path: tree, Err: err}
+		return -1, &fs.PathError{Op: "fstat", Path: tree, Err: err}
 	}
 	m.count(&st)
-	return m.walkDir(fd, tree, "")
+	return fd, nil
 }
 
 // walkDir adds the entries of the directory fd, at rel below the tree,
@@ -236,15 +254,10 @@ func (m *manifestWriter) addFile(dirfd int, tree, name, rel string, st *unix.Sta
 		}
 	}
 	if dgst == "" {
-		fd, err := unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		var err error
+		dgst, err = hashAt(dirfd, name, filepath.Join(tree, rel), m.buf)
 		if err != nil {
-			return &fs.PathError{Op: "openat", Path: filepath.Join(tree, rel), Err: err}
-		}
-		f := os.NewFile(uintptr(fd), filepath.Join(tree, rel))
-		dgst, err = checksumReader(f, m.buf, "")
-		f.Close()
-		if err != nil {
-			return fmt.Errorf("hash %s: %w", f.Name(), err)
+			return err
 		}
 		m.hashed++
 	}
@@ -254,6 +267,22 @@ func (m *manifestWriter) addFile(dirfd int, tree, name, rel string, st *unix.Sta
 	m.files++
 	_, err := fmt.Fprintf(m.w, "%d %s %s\n", st.Size, dgst, strconv.Quote(rel))
 	return err
+}
+
+// hashAt returns the checksum of the regular file name in the directory
+// dirfd, whose path is path, as manifest lines spell it.
+func hashAt(dirfd int, name, path string, buf []byte) (string, error) {
+	fd, err := unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return "", &fs.PathError{Op: "openat", Path: path, Err: err}
+	}
+	f := os.NewFile(uintptr(fd), path)
+	defer f.Close()
+	sum, err := checksumReader(f, buf, "")
+	if err != nil {
+		return "", fmt.Errorf("hash %s: %w", path, err)
+	}
+	return sum, nil
 }
 
 // checksumReader returns the checksum of r's bytes, spelled as manifests
