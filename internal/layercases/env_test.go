@@ -39,11 +39,12 @@ var snapshotters = []struct {
 // env is one snapshotter and a content store in a sandbox, with helpers
 // to unpack layers through unpack.ApplyLayers and mount views.
 type env struct {
-	kind  string
-	root  string
-	sn    snapshot.Snapshotter
-	store *local.Store
-	views []string
+	kind   string
+	root   string
+	sn     snapshot.Snapshotter
+	store  *local.Store
+	locker unpack.Locker
+	views  []string
 }
 
 func newEnv(t *testing.T, s *Sandbox, kind string) *env {
@@ -65,6 +66,13 @@ func newEnv(t *testing.T, s *Sandbox, kind string) *env {
 		t.Fatalf("open content store: %v", err)
 	}
 	e.store = store
+	// A store unpacks with chain locks, and with them overlayfs commits
+	// each layer while the next one is applied: the cases run that way.
+	locker, err := unpack.NewFileLocker(s.Path("snap-locks-" + kind))
+	if err != nil {
+		t.Fatalf("create chain locker: %v", err)
+	}
+	e.locker = locker
 	return e
 }
 
@@ -112,7 +120,8 @@ func (e *env) ingest(t *testing.T, blobs []blob) []unpack.Layer {
 }
 
 func (e *env) unpack(layers []unpack.Layer) (digest.Digest, error) {
-	return unpack.ApplyLayers(context.Background(), e.sn, unpack.NewApplier(e.store), layers)
+	return unpack.ApplyLayers(context.Background(), e.sn, unpack.NewApplier(e.store), layers,
+		unpack.WithLocker(e.locker))
 }
 
 // mountView mounts a read-only view of the committed chain and returns its
