@@ -75,6 +75,10 @@ func TestCrashAtHookPoints(t *testing.T) {
 		// On overlayfs a layer's commit runs while the layer above is
 		// prepared and applied, so the kill may leave that extraction.
 		{"overlayfs", "committed:2", false, true},
+		// The second layer is prepared, usually on the first layer's
+		// extraction snapshot while it is committed: recovery removes
+		// the child before its parent.
+		{"overlayfs", "prepared:2", true, false},
 		{"native", "apply:40", true, false},
 		{"native", "applied:3", true, false},
 		{"native", "committed:2", false, false},

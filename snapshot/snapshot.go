@@ -142,11 +142,12 @@ type Snapshotter interface {
 // layer below while that one is still being flushed and committed.
 //
 // PrepareOnActive is Prepare with an active parent whose tree the caller
-// has finished writing: it must not change until it is committed or
-// removed. The child cannot be committed before its parent, which fails
-// with ErrFailedPrecondition, and the parent cannot be removed while the
-// child exists. Committing the parent changes the child's Info.Parent to
-// the parent's committed name.
+// has finished writing. That tree must not change until the parent is
+// committed or removed. A missing parent fails with ErrNotFound, and one
+// that is not active with ErrFailedPrecondition. The child cannot be
+// committed before its parent, which fails with ErrFailedPrecondition,
+// and the parent cannot be removed while the child exists. Committing the
+// parent changes the child's Info.Parent to the parent's committed name.
 type ActivePreparer interface {
 	PrepareOnActive(ctx context.Context, key, parent string, opts ...Opt) ([]mount.Mount, error)
 }

@@ -104,9 +104,8 @@ func applyChain(ctx context.Context, sn snapshot.Snapshotter, a Applier, layers 
 	// the background; see pipelined.
 	var below *pendingCommit
 	defer func() {
-		below.release(ctx, cfg.progress)
-		if werr := below.wait(); err == nil && werr != nil {
-			err = classify(werr)
+		if rerr := below.release(ctx, cfg.progress); err == nil && rerr != nil {
+			err = classify(rerr)
 		}
 	}()
 	for i, l := range layers {
@@ -121,6 +120,12 @@ func applyChain(ctx context.Context, sn snapshot.Snapshotter, a Applier, layers 
 		below = nil
 		res, err := applyLayer(ctx, sn, a, l, chainIDs[i].String(), parent, cfg, p, pf, lc)
 		pf.close()
+		// The layer below is released only now: after applyLayer removed
+		// a failed extraction snapshot prepared on it, and after the
+		// prefetch of this layer stopped calling the progress function.
+		if rerr := lc.below.release(ctx, cfg.progress); rerr != nil && !errors.Is(err, rerr) {
+			err = errors.Join(err, rerr)
+		}
 		if err != nil {
 			return classify(err)
 		}
@@ -151,10 +156,9 @@ func pipelined(sn snapshot.Snapshotter, cfg *config) bool {
 	return !unlocked
 }
 
-// layerCommit is how applyLayer commits. below is the layer under it
-// whose commit is still running, which applyLayer takes over and
-// releases. With pipelined set, applyLayer commits in the background and
-// returns the running commit.
+// layerCommit holds the layer below, whose commit may still be running,
+// and whether applyLayer commits in the background. applyLayer waits for
+// the commit below before its own, and its caller releases it.
 type layerCommit struct {
 	below     *pendingCommit
 	pipelined bool
@@ -185,13 +189,13 @@ func classify(err error) error {
 // layer itself. With lc.below it prepares the extraction snapshot on the
 // layer below's extraction snapshot, and commits its own only after that
 // one is committed.
+//
+// NOTE: it is longer than the other functions here because its deferred
+// cleanup covers every step from the lock to the commit.
 func applyLayer(ctx context.Context, sn snapshot.Snapshotter, a Applier, l Layer, chainID, parent string,
 	cfg *config, p Progress, pf *prefetch, lc layerCommit,
 ) (res layerResult, err error) {
 	logger := log.G(ctx).With("chainid", chainID, "digest", l.Blob.Digest)
-	// Deferred first, so it runs after this layer's extraction snapshot,
-	// built on the one below, is removed on failure.
-	defer lc.below.release(ctx, cfg.progress)
 
 	unlock, err := cfg.locker.Lock(ctx, chainID)
 	if err != nil {
@@ -228,6 +232,9 @@ func applyLayer(ctx context.Context, sn snapshot.Snapshotter, a Applier, l Layer
 		return res, err
 	}
 	mounts, err := prepare(ctx, sn, key, chainID, parent, lc.below)
+	if err != nil && lc.below != nil && lc.below.err != nil && errors.Is(err, lc.below.err) {
+		return res, err // the commit below failed, not this prepare
+	}
 	if err != nil {
 		return res, fmt.Errorf("prepare snapshot for layer %s: %w", l.Blob.Digest, err)
 	}
@@ -310,7 +317,8 @@ func prepare(ctx context.Context, sn snapshot.Snapshotter, key, chainID, parent 
 			return mounts, err
 		}
 		// The commit below finished first and renamed its key to its
-		// chain ID. A failed commit keeps the key until release.
+		// chain ID. A failed commit keeps the key until release; its
+		// error is the one to report.
 		if err := below.wait(); err != nil {
 			return nil, err
 		}

@@ -14,8 +14,9 @@
 // to disk, runs on its own goroutine while the next layer is applied onto
 // the layer's extraction snapshot. The next layer starts only once the
 // tree below it is complete, and it is committed only after the layer
-// below; a failure of either removes both extraction snapshots, the upper
-// one first.
+// below. When the commit below fails, both extraction snapshots are
+// removed, the upper one first. When the upper layer fails, the layer
+// below is still committed.
 //
 // The snapshot names are the chain IDs themselves, so two images that share
 // their bottom layers share those snapshots, and unpacking an image a second

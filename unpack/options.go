@@ -70,13 +70,13 @@ func newConfig(opts []Opt) *config {
 	return c
 }
 
-// WithMaxParallel sets the max number of layers that ApplyLayers works on
-// at once: the one it applies and up to n-1 above it that it decompresses
-// ahead, each into a buffer of 4 MiB. A layer is applied only after the
-// layer below it is applied. With n >= 2, a locker and a snapshotter that
-// is a [snapshot.ActivePreparer], the commit of the layer below (its
-// manifest, flush and record) runs while the layer is applied, and the
-// layer is committed only after it. With n = 1 the layers are read,
+// WithMaxParallel sets how many layers ApplyLayers reads at once: the one
+// it applies and up to n-1 above it that it decompresses ahead, each into
+// a buffer of 4 MiB. A layer is applied only after the layer below it is
+// applied. With n >= 2, a locker and a snapshotter that is a
+// [snapshot.ActivePreparer], the commit of the layer below (its manifest,
+// flush and record) also runs while the layer is applied, and the layer
+// is committed only after it. With n = 1 the layers are read,
 // applied and committed strictly one after another. n < 1 keeps the
 // default, [DefaultMaxParallel].
 func WithMaxParallel(n int) Opt {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/strata-containers/strata/errdefs"
@@ -14,8 +15,9 @@ import (
 // pendingCommit is a layer whose tree is applied and whose commit (the
 // snapshotter's manifest walk, syncfs and record) runs on its own
 // goroutine while the layer above it is applied onto the same tree. It
-// holds the layer's chain lock until release, so no other unpacker
-// extracts the chain or takes the extraction snapshot for a leftover.
+// holds the layer's chain lock until the commit succeeds, or until
+// release after a failed commit, so that no other unpacker extracts the
+// chain or takes the extraction snapshot for a leftover meanwhile.
 type pendingCommit struct {
 	sn       snapshot.Snapshotter
 	key      string
@@ -35,22 +37,29 @@ type pendingCommit struct {
 func startCommit(ctx context.Context, sn snapshot.Snapshotter, key, chainID string,
 	digests snapshot.FileDigests, unlock func(), logger *slog.Logger, p Progress, start time.Time,
 ) *pendingCommit {
+	var once sync.Once
 	pc := &pendingCommit{
 		sn: sn, key: key, chainID: chainID, logger: logger, progress: p,
-		unlock: unlock, done: make(chan error, 1),
+		unlock: func() { once.Do(unlock) }, done: make(chan error, 1),
 	}
+	// The tree is complete and the commit is bounded work, so a cancel of
+	// the unpack does not throw away a layer that only needs its record.
+	ctx = context.WithoutCancel(ctx)
 	go func() {
 		err := commit(ctx, sn, chainID, key, digests)
 		if errors.Is(err, errdefs.ErrAlreadyExists) {
 			// ApplyLayers commits in the background only with a locker,
 			// whose chain lock keeps other unpackers from committing the
-			// chain. The snapshot built on key could not move onto
-			// another unpacker's commit either.
-			err = fmt.Errorf("chain committed by another unpacker while this one held its lock: %w", err)
+			// chain. The snapshot prepared on key cannot be moved onto a
+			// snapshot that another unpacker committed.
+			err = fmt.Errorf("chain committed by another unpacker while this one held its lock "+
+				"(is a strata without chain locks using this root?): %w", err)
 		}
 		if err == nil {
 			killPoint("committed")
 			logger.Debug("layer applied", "duration", time.Since(start))
+			// The key is gone, so the lock protects nothing any more.
+			pc.unlock()
 		}
 		pc.done <- err
 	}()
@@ -71,13 +80,14 @@ func (pc *pendingCommit) wait() error {
 	return pc.err
 }
 
-// release waits for the commit, removes the extraction snapshot if the
-// commit failed, and unlocks the chain. The snapshot built on the
-// extraction snapshot, if any, must be removed or committed first. It
-// reports the layer as done after a successful commit.
-func (pc *pendingCommit) release(ctx context.Context, report func(Progress)) {
+// release waits for the commit and returns its error. After a failed
+// commit it removes the extraction snapshot, so the snapshot prepared on
+// it must be gone first. It unlocks the chain and, after a successful
+// commit, reports the layer as done to report, which must not run at the
+// same time as another progress call.
+func (pc *pendingCommit) release(ctx context.Context, report func(Progress)) error {
 	if pc == nil {
-		return
+		return nil
 	}
 	defer pc.unlock()
 	if err := pc.wait(); err != nil {
@@ -85,10 +95,11 @@ func (pc *pendingCommit) release(ctx context.Context, report func(Progress)) {
 		if rerr := pc.sn.Remove(rctx, pc.key); rerr != nil && !errors.Is(rerr, errdefs.ErrNotFound) {
 			pc.logger.Warn("remove extraction snapshot", "key", pc.key, "error", rerr)
 		}
-		return
+		return err
 	}
 	p := pc.progress
 	p.Done = true
 	p.Bytes = p.Layer.Size
 	report(p)
+	return nil
 }

@@ -35,6 +35,9 @@ type heldCommits struct {
 	onActive atomic.Int32
 	prepared chan struct{}
 	failAt   string
+	// late makes PrepareOnActive wait until its parent is committed, so
+	// that ApplyLayers must fall back to Prepare on the chain ID.
+	late bool
 }
 
 func newHeldCommits(t *testing.T) *heldCommits {
@@ -51,12 +54,22 @@ func newHeldCommits(t *testing.T) *heldCommits {
 func (s *heldCommits) PrepareOnActive(ctx context.Context, key, parent string,
 	opts ...snapshot.Opt,
 ) ([]mount.Mount, error) {
+	for s.late {
+		if _, err := s.Stat(ctx, parent); errors.Is(err, errdefs.ErrNotFound) {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
 	mounts, err := s.Snapshotter.PrepareOnActive(ctx, key, parent, opts...)
 	if err == nil {
 		s.onActive.Add(1)
 		s.prepared <- struct{}{}
 	}
 	return mounts, err
+}
+
+func (s *heldCommits) Commit(ctx context.Context, name, key string, opts ...snapshot.Opt) error {
+	return s.CommitDigests(ctx, name, key, nil, opts...)
 }
 
 func (s *heldCommits) CommitDigests(ctx context.Context, name, key string,
@@ -75,6 +88,9 @@ func (s *heldCommits) CommitDigests(ctx context.Context, name, key string,
 }
 
 // unpackLocked unpacks img onto sn with a file locker, as a store does.
+// After the unpack it checks that every chain's lock is free and that each
+// layer was reported done exactly once, also when the unpack failed at a
+// layer, for the layers below it.
 func unpackLocked(t *testing.T, sn snapshot.Snapshotter, img prefetchImage, maxParallel int,
 ) (digest.Digest, error) {
 	t.Helper()
@@ -82,8 +98,36 @@ func unpackLocked(t *testing.T, sn snapshot.Snapshotter, img prefetchImage, maxP
 	if err != nil {
 		t.Fatal(err)
 	}
-	return unpack.ApplyLayers(context.Background(), sn, unpack.NewApplier(img.store), img.layers,
-		unpack.WithLocker(locker), unpack.WithMaxParallel(maxParallel))
+	done := map[int]int{}
+	chain, err := unpack.ApplyLayers(context.Background(), sn, unpack.NewApplier(img.store),
+		img.layers, unpack.WithLocker(locker), unpack.WithMaxParallel(maxParallel),
+		unpack.WithProgress(func(p unpack.Progress) {
+			if p.Done {
+				done[p.Index]++
+			}
+		}))
+
+	var diffIDs []digest.Digest
+	for _, l := range img.layers {
+		diffIDs = append(diffIDs, l.DiffID)
+	}
+	for i, c := range identity.ChainIDs(diffIDs) {
+		unlock, ok, lerr := locker.(unpack.TryLocker).TryLock(context.Background(), c.String())
+		if lerr != nil || !ok {
+			t.Errorf("lock of chain %d after the unpack: held %v, error %v; want free", i, !ok, lerr)
+			continue
+		}
+		unlock()
+	}
+	for i, n := range done {
+		if n != 1 {
+			t.Errorf("layer %d reported done %d times, want once", i, n)
+		}
+	}
+	if err == nil && len(done) != len(img.layers) {
+		t.Errorf("%d layers reported done, want %d", len(done), len(img.layers))
+	}
+	return chain, err
 }
 
 // overlayTree mounts a view of chain and walks it.
@@ -249,3 +293,70 @@ func gzipTypes(n int) []string {
 }
 
 var sortStrings = cmpopts.SortSlices(func(a, b string) bool { return a < b })
+
+// TestPipelinedPrepareFallback lets every commit below finish before the
+// layer above is prepared on it: ApplyLayers then prepares on the
+// committed chain instead, with the same result.
+func TestPipelinedPrepareFallback(t *testing.T) {
+	tars := prefetchTars(t, 4)
+	img := newPrefetchImage(t, tars, gzipAll(t, tars), gzipTypes(len(tars)))
+
+	sn := newHeldCommits(t)
+	sn.hold, sn.late = false, true
+	chain, err := unpackLocked(t, sn, img, 4)
+	if err != nil {
+		t.Fatalf("unpack: %v", err)
+	}
+	if n := sn.onActive.Load(); n != 0 {
+		t.Errorf("%d layers prepared on an active parent, want 0 after every fallback", n)
+	}
+	names := snapshotNames(t, sn)
+	if len(names[snapshot.KindCommitted]) != 4 || len(names[snapshot.KindActive]) != 0 {
+		t.Errorf("snapshots left: %v, want 4 committed and no active", names)
+	}
+
+	seq := newHeldCommits(t)
+	seq.hold = false
+	seqChain, err := unpackLocked(t, seq, img, 1)
+	if err != nil {
+		t.Fatalf("sequential unpack: %v", err)
+	}
+	if chain != seqChain {
+		t.Fatalf("chain %s, sequential %s", chain, seqChain)
+	}
+	if diff := cmp.Diff(overlayTree(t, seq, chain), overlayTree(t, sn, chain)); diff != "" {
+		t.Errorf("tree after fallbacks differs from sequential (-want +got):\n%s", diff)
+	}
+}
+
+// TestPipelinedCancelKeepsBelow cancels the unpack while the second layer
+// is applied: the first layer, applied in full, is still committed.
+func TestPipelinedCancelKeepsBelow(t *testing.T) {
+	tars := prefetchTars(t, 3)
+	img := newPrefetchImage(t, tars, gzipAll(t, tars), gzipTypes(len(tars)))
+	chains := identity.ChainIDs([]digest.Digest{
+		img.layers[0].DiffID, img.layers[1].DiffID, img.layers[2].DiffID})
+	locker, err := unpack.NewFileLocker(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	sn := newHeldCommits(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	_, err = unpack.ApplyLayers(ctx, sn, unpack.NewApplier(img.store), img.layers,
+		unpack.WithLocker(locker), unpack.WithMaxParallel(4),
+		unpack.WithProgress(func(p unpack.Progress) {
+			if p.Index == 1 && !p.Done {
+				cancel()
+			}
+		}))
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("unpack error = %v, want context.Canceled", err)
+	}
+	names := snapshotNames(t, sn)
+	want := map[snapshot.Kind][]string{snapshot.KindCommitted: {chains[0].String()}}
+	if diff := cmp.Diff(want, names); diff != "" {
+		t.Errorf("snapshots after the cancel (-want +got):\n%s", diff)
+	}
+}

@@ -32,6 +32,11 @@ func (p *progress) update(u unpack.Progress) {
 	if !p.on {
 		return
 	}
+	if u.Index < p.index {
+		// A layer's commit can end after the next layer's apply started,
+		// and its bar was closed then.
+		return
+	}
 	if u.Index != p.index {
 		p.finish()
 		p.index = u.Index

@@ -7,9 +7,9 @@
 // internal/boltdb, so that many strata processes share one root and none
 // holds the file while it copies or extracts a tree. [MetaStore.Update] and
 // [MetaStore.View] carry the transaction in the context they pass on, and
-// the package functions ([CreateSnapshot], [GetSnapshot], [GetInfo],
-// [CommitActive], [Remove], [WalkInfo], [IDs]) take it from there, so one
-// transaction can span several of them. Errors from bbolt are translated
+// the package functions ([CreateSnapshot], [CreateSnapshotOnActive],
+// [GetSnapshot], [GetInfo], [CommitActive], [Remove], [WalkInfo], [IDs])
+// take it from there, so one transaction can span several of them. Errors from bbolt are translated
 // into errdefs classes at this boundary.
 //
 // The bucket tree, schema version 1:
@@ -19,7 +19,7 @@
 //	│   └── <key>               one bucket per snapshot key or name
 //	│       ├── id              uvarint, unique, never reused once committed
 //	│       ├── kind            1 byte, a snapshot.Kind
-//	│       ├── parent          key of the committed parent; absent for none
+//	│       ├── parent          key of the parent; absent for none
 //	│       ├── created         time.Time, MarshalBinary, UTC
 //	│       ├── updated         time.Time, MarshalBinary, UTC
 //	│       ├── inodes          varint, committed snapshots only
@@ -30,7 +30,10 @@
 //
 // A snapshot keeps its ID when it is committed, so the parents index needs
 // no update on commit. [Remove] rejects a snapshot whose ID prefixes a key
-// in it.
+// in it. A parent is committed, except for the active parent of an active
+// snapshot that [CreateSnapshotOnActive] recorded. [CommitActive] of such
+// a parent rewrites the parent field of its children to the committed
+// name, and rejects a snapshot whose parent is not committed yet.
 //
 // # Directories
 //
