@@ -227,6 +227,11 @@ func applyLayer(ctx context.Context, sn snapshot.Snapshotter, a Applier, l Layer
 		}
 	}
 
+	// A commit below that failed already would fail this layer after its
+	// whole apply.
+	if err := lc.below.failed(); err != nil {
+		return res, err
+	}
 	key, err := newExtractKey(chainID)
 	if err != nil {
 		return res, err
@@ -376,11 +381,7 @@ func removeLeftovers(ctx context.Context, sn snapshot.Snapshotter, chainID strin
 		return fmt.Errorf("find leftover extractions of %s: %w", chainID, err)
 	}
 	for _, k := range keys {
-		removed, err := removeExtraction(ctx, sn, k)
-		for _, r := range removed {
-			log.G(ctx).Info("remove leftover extraction snapshot", "key", r, "chainid", chainID)
-		}
-		if err != nil {
+		if _, err := removeExtraction(ctx, sn, k); err != nil {
 			return fmt.Errorf("remove leftover extraction snapshot %q: %w", k, err)
 		}
 	}

@@ -72,12 +72,30 @@ func (pc *pendingCommit) wait() error {
 		return nil
 	}
 	if !pc.waited {
-		pc.waited = true
-		if err := <-pc.done; err != nil {
-			pc.err = fmt.Errorf("commit layer %s as %s: %w", pc.progress.Layer.Digest, pc.chainID, err)
-		}
+		pc.record(<-pc.done)
 	}
 	return pc.err
+}
+
+// failed returns the commit's error if the commit has ended, without
+// waiting for one still running.
+func (pc *pendingCommit) failed() error {
+	if pc == nil || pc.waited {
+		return pc.wait()
+	}
+	select {
+	case err := <-pc.done:
+		pc.record(err)
+	default:
+	}
+	return pc.err
+}
+
+func (pc *pendingCommit) record(err error) {
+	pc.waited = true
+	if err != nil {
+		pc.err = fmt.Errorf("commit layer %s as %s: %w", pc.progress.Layer.Digest, pc.chainID, err)
+	}
 }
 
 // release waits for the commit and returns its error. After a failed

@@ -33,27 +33,28 @@ func RemoveLeftovers(ctx context.Context, sn snapshot.Snapshotter, l TryLocker) 
 		// A key that is gone was committed or removed by its owner since
 		// the walk, or removed here as the child of another leftover.
 		keys, err := removeExtraction(ctx, sn, key)
+		removed = append(removed, keys...)
 		if err != nil {
 			return fmt.Errorf("remove leftover extraction snapshot %q: %w", key, err)
 		}
-		for _, k := range keys {
-			log.G(ctx).Info("remove leftover extraction snapshot", "key", k, "chainid", chainID)
-		}
-		removed = append(removed, keys...)
 		return nil
 	})
 	return removed, err
 }
 
-// removeExtraction removes the extraction snapshot key, first removing
-// the extraction snapshots prepared on it, and returns the keys it
-// removed, children first. A key that does not exist is skipped. Only the
-// unpacker that owns an extraction snapshot prepares on it, while it holds
-// the snapshot's chain lock, so the children of a leftover are leftovers
-// too.
+// removeExtraction removes the leftover extraction snapshot key, first
+// removing the extraction snapshots prepared on it, logs each removal and
+// returns the keys it removed, children first, also when a later removal
+// failed. A key that does not exist is skipped. Only the unpacker that
+// owns an extraction snapshot prepares on it, while it holds the
+// snapshot's chain lock, so the children of a leftover are leftovers too.
 func removeExtraction(ctx context.Context, sn snapshot.Snapshotter, key string) ([]string, error) {
 	children := map[string][]string{}
+	chainIDs := map[string]string{}
 	err := sn.Walk(ctx, func(_ context.Context, info snapshot.Info) error {
+		if IsExtractKey(info.Name) {
+			chainIDs[info.Name] = info.Labels[LabelExtractFor]
+		}
 		if IsExtractKey(info.Name) && IsExtractKey(info.Parent) {
 			children[info.Parent] = append(children[info.Parent], info.Name)
 		}
@@ -77,6 +78,7 @@ func removeExtraction(ctx context.Context, sn snapshot.Snapshotter, key string) 
 		if err != nil {
 			return fmt.Errorf("remove extraction snapshot %q: %w", k, err)
 		}
+		log.G(ctx).Info("remove leftover extraction snapshot", "key", k, "chainid", chainIDs[k])
 		removed = append(removed, k)
 		return nil
 	}
