@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"syscall"
 	"time"
 
@@ -103,6 +104,7 @@ func applyChain(ctx context.Context, sn snapshot.Snapshotter, a Applier, layers 
 	// below is the layer under the current one while its commit runs in
 	// the background; see pipelined.
 	var below *pendingCommit
+	background := pipelined(sn, cfg)
 	defer func() {
 		if rerr := below.release(ctx, cfg.progress); err == nil && rerr != nil {
 			err = classify(rerr)
@@ -116,7 +118,7 @@ func applyChain(ctx context.Context, sn snapshot.Snapshotter, a Applier, layers 
 		pf := ahead.take(i)
 		ahead.schedule(i)
 		p := Progress{Index: i, Total: len(layers), Layer: l.Blob, ChainID: chainIDs[i]}
-		lc := layerCommit{below: below, pipelined: pipelined(sn, cfg)}
+		lc := layerCommit{below: below, pipelined: background}
 		below = nil
 		res, err := applyLayer(ctx, sn, a, l, chainIDs[i].String(), parent, cfg, p, pf, lc)
 		pf.close()
@@ -288,7 +290,7 @@ func applyLayer(ctx context.Context, sn snapshot.Snapshotter, a Applier, l Layer
 	}
 
 	// The committed snapshot keeps none of the extraction's labels.
-	err = commit(ctx, sn, chainID, key, digests)
+	err = commitLayer(ctx, sn, chainID, key, digests, logger, start)
 	if errors.Is(err, errdefs.ErrAlreadyExists) {
 		// Another unpacker committed the same chain while this one worked;
 		// its snapshot is as good as ours.
@@ -299,10 +301,21 @@ func applyLayer(ctx context.Context, sn snapshot.Snapshotter, a Applier, l Layer
 		return res, fmt.Errorf("commit layer %s as %s: %w", l.Blob.Digest, chainID, err)
 	}
 	done = true
-	killPoint("committed")
-	logger.Debug("layer applied", "duration", time.Since(start))
 	res.applied = true
 	return res, nil
+}
+
+// commitLayer commits the extraction snapshot key as chainID and, on
+// success, logs the layer as applied, start being when its apply began.
+func commitLayer(ctx context.Context, sn snapshot.Snapshotter, chainID, key string,
+	digests snapshot.FileDigests, logger *slog.Logger, start time.Time,
+) error {
+	if err := commit(ctx, sn, chainID, key, digests); err != nil {
+		return err
+	}
+	killPoint("committed")
+	logger.Debug("layer applied", "duration", time.Since(start))
+	return nil
 }
 
 // prepare creates the extraction snapshot key for chainID: on the

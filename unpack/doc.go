@@ -9,10 +9,10 @@
 // config, and commits the snapshot under the chain ID. Any failure removes the
 // extraction snapshot, so nothing half-applied is ever committed.
 //
-// On a snapshotter that can prepare on an active parent (overlayfs), the
-// commit of a layer, which walks its tree for the manifest and flushes it
-// to disk, runs on its own goroutine while the next layer is applied onto
-// the layer's extraction snapshot. The next layer starts only once the
+// A layer's commit walks its tree for the manifest and flushes it to
+// disk. On a snapshotter that can prepare on an active parent (overlayfs),
+// that commit runs on its own goroutine while the next layer is applied
+// onto the layer's extraction snapshot. The next layer starts only once the
 // tree below it is complete, and it is committed only after the layer
 // below. When the commit below fails, both extraction snapshots are
 // removed, the upper one first. When the upper layer fails, the layer

@@ -46,7 +46,7 @@ func startCommit(ctx context.Context, sn snapshot.Snapshotter, key, chainID stri
 	// the unpack does not throw away a layer that only needs its record.
 	ctx = context.WithoutCancel(ctx)
 	go func() {
-		err := commit(ctx, sn, chainID, key, digests)
+		err := commitLayer(ctx, sn, chainID, key, digests, logger, start)
 		if errors.Is(err, errdefs.ErrAlreadyExists) {
 			// ApplyLayers commits in the background only with a locker,
 			// whose chain lock keeps other unpackers from committing the
@@ -56,8 +56,6 @@ func startCommit(ctx context.Context, sn snapshot.Snapshotter, key, chainID stri
 				"(is a strata without chain locks using this root?): %w", err)
 		}
 		if err == nil {
-			killPoint("committed")
-			logger.Debug("layer applied", "duration", time.Since(start))
 			// The key is gone, so the lock protects nothing any more.
 			pc.unlock()
 		}

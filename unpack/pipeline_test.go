@@ -26,8 +26,8 @@ import (
 
 // heldCommits is an overlay snapshotter whose commits, with hold set,
 // wait until a snapshot is prepared on the active snapshot being
-// committed, or a second has passed, so that a test sees the next layer
-// applied while the one below is committed every time. failAt, when set,
+// committed, or a second has passed, so that a test observes the next layer
+// applied while the one below is committed, on every run. failAt, when set,
 // is the name whose commit fails after that wait.
 type heldCommits struct {
 	*overlay.Snapshotter

@@ -101,8 +101,8 @@ func Decoder(rc io.ReadCloser) string {
 // storedRatio is the uncompressed size over the compressed size below which
 // [DecompressStream] inflates a file in process though a program is set.
 // Such a stream is mostly stored blocks, which inflate by copying, and the
-// pipes to and from a program cost more than that: a 1 GiB layer of random
-// bytes unpacked in 1.15 s in process and in 1.63 s with igzip.
+// pipes to and from a program cost more than that. A 1 GiB layer of
+// random bytes unpacked in 1.15 s in process and in 1.63 s with igzip.
 const storedRatio = 1.05
 
 // sampleSize is how much of the compressed stream incompressible inflates
@@ -115,8 +115,8 @@ const sampleSize = 64 << 10
 // costs nothing. That size is modulo 4 GiB, and trailing zeros or a last
 // empty member (as eStargz layers end) make it small, so a stream that
 // the trailer calls incompressible is confirmed by inflating its first
-// sampleSize bytes. Either answer decodes the same bytes; only the
-// decoder changes.
+// sampleSize bytes. Either result decodes the same bytes, because only
+// the decoder changes.
 func incompressible(f *os.File) bool {
 	off, err := f.Seek(0, io.SeekCurrent)
 	if err != nil {

@@ -389,8 +389,9 @@ func (w *treeWalker) firstLink(st *unix.Stat_t) bool {
 
 // emit writes the lines of j and of the directories below it to the
 // manifest in walk order, and returns the first error in that order. It
-// runs j itself when no worker has started it, so the writer never waits
-// for a job that waits for room ahead of the writer.
+// runs j itself when no worker has started it. A worker waits for room
+// ahead of the writer only before it starts a job, so the writer cannot
+// wait on a job that waits on the writer.
 func (w *treeWalker) emit(j *dirJob, s *scratch) error {
 	if w.claim(j) {
 		w.run(j, s)
