@@ -113,6 +113,15 @@ func WithGzipProgram(path string) ApplyOpt {
 	}
 }
 
+// WithGzipLibrary makes Apply inflate gzip layers in process with
+// libisal when it loads, before any program of [WithGzipProgram]; see
+// [compression.WithGzipLibrary].
+func WithGzipLibrary() ApplyOpt {
+	return func(c *applyConfig) {
+		c.decompress = append(c.decompress, compression.WithGzipLibrary())
+	}
+}
+
 // DecompressOptions returns the options of [compression.DecompressStream]
 // that opts set, for a caller that decompresses a layer ahead of its
 // Apply and must do it as Apply would.

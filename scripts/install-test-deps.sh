@@ -4,12 +4,13 @@
 # busybox-static, zstd, setcap (libcap2-bin) and setfattr (attr) build the
 # test images; the pull tests start their own docker-registry servers on
 # 127.0.0.1; mkfs.xfs (xfsprogs) makes the reflink file system for the
-# copy tests; igzip (isal) is the fast gzip decoder that strata runs when
-# it is installed, and the tests compare it with the in-process one.
+# copy tests; libisal.so.2 (libisal2) is the gzip decoder that strata
+# loads in process, igzip (isal) the program it runs when the library is
+# missing, and the tests compare both with Go's decoder.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 
-packages=(umoci skopeo mmdebstrap buildah busybox-static zstd libcap2-bin attr docker-registry xfsprogs isal)
+packages=(umoci skopeo mmdebstrap buildah busybox-static zstd libcap2-bin attr docker-registry xfsprogs isal libisal2)
 missing=()
 for p in "${packages[@]}"; do
   if [ "$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null)" != installed ]; then

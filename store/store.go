@@ -81,6 +81,7 @@ type config struct {
 	existing    bool
 	maxParallel int
 	gzipProgram string
+	gzipLibrary bool
 }
 
 // WithSnapshotter selects the snapshotter that Unpack and Mount use.
@@ -115,6 +116,13 @@ func WithGzipProgram(path string) Opt {
 	return func(c *config) { c.gzipProgram = path }
 }
 
+// WithGzipLibrary sets whether gzip layers inflate in process with
+// libisal when it loads, before any program of [WithGzipProgram]; see
+// [compression.WithGzipLibrary]. It is on by default.
+func WithGzipLibrary(on bool) Opt {
+	return func(c *config) { c.gzipLibrary = on }
+}
+
 // WithExisting makes Open fail with an error wrapping errdefs.ErrNotFound
 // when the root directory does not exist, instead of creating it, for callers that only
 // read the store, so that a mistyped root is an error and not an empty
@@ -133,7 +141,7 @@ func WithoutRecovery() Opt {
 // Open opens the store at root, creating it when it does not exist.
 func Open(ctx context.Context, root string, opts ...Opt) (*Store, error) {
 	cfg := config{snapshotter: DefaultSnapshotter, sync: true, recover: true,
-		gzipProgram: compression.FindGzipProgram()}
+		gzipProgram: compression.FindGzipProgram(), gzipLibrary: true}
 	for _, o := range opts {
 		o(&cfg)
 	}

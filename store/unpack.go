@@ -126,6 +126,9 @@ const WritebackInterval = 100 * time.Millisecond
 // snapshots itself, such as [remote.WithApplyOptions].
 func (s *Store) ApplyOptions() []archive.ApplyOpt {
 	opts := []archive.ApplyOpt{archive.WithGzipProgram(s.cfg.gzipProgram)}
+	if s.cfg.gzipLibrary {
+		opts = append(opts, archive.WithGzipLibrary())
+	}
 	if s.cfg.sync {
 		opts = append(opts, archive.WithWriteback(WritebackInterval))
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/strata-containers/strata/errdefs"
+	"github.com/strata-containers/strata/internal/isal"
 )
 
 // Kind is the compression of a layer stream.
@@ -74,18 +75,25 @@ func Detect(header []byte) Kind {
 // bytes that start with the gzip magic number are the next member, and
 // anything else ends the stream and is read and ignored, as igzip does:
 // producers pad their output with zero bytes. The decoded bytes are the
-// same with or without [WithGzipProgram], except for a member after the
-// first whose header sets a reserved flag bit: the in-process decoder
-// rejects it and igzip decodes it. A stream that barely compresses goes
-// to the in-process decoder even with a program set.
+// same with any decoder, except for a member after the first whose
+// header sets a reserved flag bit: the Go decoder and the library of
+// [WithGzipLibrary] reject it and igzip decodes it. A stream that barely
+// compresses goes to the Go decoder even with a program set.
 //
-// When r is a [FileStream] and a gzip program is set, the program reads
-// the file itself, unless the stream barely compresses: see
-// [incompressible].
+// When r is a [FileStream] and a gzip program is set (and no library
+// loaded), the program reads the file itself, unless the stream barely
+// compresses: see [incompressible].
 func DecompressStream(r io.Reader, opts ...Option) (io.ReadCloser, Kind, error) {
 	var o options
 	for _, opt := range opts {
 		opt(&o)
+	}
+	if o.gzipLibrary && isal.Load() == nil {
+		// In process, the library needs neither the file nor the check
+		// for stored blocks: it reads through no pipe.
+		o.gzipProgram = ""
+	} else {
+		o.gzipLibrary = false
 	}
 	if fs, ok := r.(FileStream); ok && o.gzipProgram != "" {
 		if incompressible(fs.StreamFile()) {
@@ -105,6 +113,13 @@ func DecompressStream(r io.Reader, opts ...Option) (io.ReadCloser, Kind, error) 
 	kind := Detect(header)
 	switch kind {
 	case Gzip:
+		if o.gzipLibrary {
+			zr, err := isal.NewReader(br)
+			if err != nil {
+				return nil, kind, libraryError(err)
+			}
+			return &isalReader{zr}, kind, nil
+		}
 		if o.gzipProgram != "" {
 			if err := checkGzipHeader(br); err != nil {
 				return nil, kind, err

@@ -12,7 +12,7 @@ import (
 	"github.com/strata-containers/strata/errdefs"
 )
 
-func gzipBytes(t *testing.T, b []byte) []byte {
+func gzipBytes(t testing.TB, b []byte) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	zw := gzip.NewWriter(&buf)

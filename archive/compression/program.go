@@ -13,6 +13,8 @@ import (
 	"sync"
 
 	"github.com/klauspost/compress/gzip"
+
+	"github.com/strata-containers/strata/internal/isal"
 )
 
 // GzipProgramName is the program that [FindGzipProgram] looks for: igzip,
@@ -37,6 +39,7 @@ type Option func(*options)
 
 type options struct {
 	gzipProgram string
+	gzipLibrary bool
 }
 
 // WithGzipProgram makes [DecompressStream] inflate gzip streams by running
@@ -77,23 +80,31 @@ func checkGzipHeaderBytes(h []byte) error {
 }
 
 // GzipDecoder names the decoder that [DecompressStream] with opts uses for
-// a gzip stream: the program's path, or "in process".
+// a gzip stream: [GzipLibraryName], the program's path, or "in process"
+// for the Go decoder.
 func GzipDecoder(opts ...Option) string {
 	var o options
 	for _, opt := range opts {
 		opt(&o)
 	}
-	if o.gzipProgram != "" {
+	switch {
+	case o.gzipLibrary && isal.Load() == nil:
+		return GzipLibraryName
+	case o.gzipProgram != "":
 		return o.gzipProgram
 	}
 	return "in process"
 }
 
 // Decoder names the decoder of a stream that [DecompressStream] returned:
-// the program's path, or "in process".
+// [GzipLibraryName], the program's path, or "in process" for the Go
+// decoders.
 func Decoder(rc io.ReadCloser) string {
-	if pr, ok := rc.(*programReader); ok {
-		return pr.name
+	switch d := rc.(type) {
+	case *programReader:
+		return d.name
+	case *isalReader:
+		return GzipLibraryName
 	}
 	return "in process"
 }

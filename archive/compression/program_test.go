@@ -16,7 +16,7 @@ import (
 
 // gzipStreams returns gzip streams, valid and not, keyed by name, for
 // tests that compare the in-process decoder with an external program.
-func gzipStreams(t *testing.T) map[string][]byte {
+func gzipStreams(t testing.TB) map[string][]byte {
 	t.Helper()
 	hello := gzipBytes(t, []byte("hello\n"))
 	world := gzipBytes(t, []byte("world\n"))

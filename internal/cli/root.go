@@ -44,7 +44,8 @@ type globals struct {
 // open opens the store that the global flags name.
 func (g *globals) open(ctx context.Context, opts ...store.Opt) (*store.Store, error) {
 	opts = append([]store.Opt{store.WithSnapshotter(g.snapshotter), store.WithSync(g.sync),
-		store.WithMaxParallel(g.maxParallel), store.WithGzipProgram(g.gzipProgram())}, opts...)
+		store.WithMaxParallel(g.maxParallel), store.WithGzipProgram(g.gzipProgram()),
+		store.WithGzipLibrary(g.gzip == "auto" || g.gzip == "isal")}, opts...)
 	return store.Open(ctx, g.root, opts...)
 }
 
@@ -136,10 +137,10 @@ snapshots, and mounts the result as a root file system.`,
 		defaultGzip = env
 	}
 	flags.StringVar(&g.gzip, "gzip", defaultGzip,
-		"how to inflate gzip layers: auto runs "+compression.GzipProgramName+
-			" in a child process when it is on PATH and decodes in process otherwise, "+
-			"internal always decodes in process, and a path names a program that takes -d -c "+
-			"(env STRATA_GZIP)")
+		"how to inflate gzip layers: auto decodes in process with libisal (ISA-L) when it loads, "+
+			"else runs "+compression.GzipProgramName+" in a child process when it is on PATH, "+
+			"else decodes with Go; isal needs libisal; internal always decodes with Go; "+
+			"and a path names a program that takes -d -c (env STRATA_GZIP)")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 
 	root.AddCommand(
@@ -207,9 +208,14 @@ func (g *globals) checkGzip() error {
 	switch g.gzip {
 	case "auto", "internal":
 		return nil
+	case "isal":
+		if err := compression.LoadGzipLibrary(); err != nil {
+			return fmt.Errorf("--gzip isal: %w", err)
+		}
+		return nil
 	}
 	if _, err := exec.LookPath(g.gzip); err != nil {
-		return fmt.Errorf("invalid --gzip %q: use auto, internal or the path of a program: %w",
+		return fmt.Errorf("invalid --gzip %q: use auto, isal, internal or the path of a program: %w",
 			g.gzip, err)
 	}
 	return nil
@@ -221,7 +227,7 @@ func (g *globals) gzipProgram() string {
 	switch g.gzip {
 	case "auto":
 		return compression.FindGzipProgram()
-	case "internal":
+	case "internal", "isal":
 		return ""
 	}
 	return g.gzip
