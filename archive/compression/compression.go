@@ -75,9 +75,11 @@ func Detect(header []byte) Kind {
 // bytes that start with the gzip magic number are the next member, and
 // anything else ends the stream and is read and ignored, as igzip does:
 // producers pad their output with zero bytes. The decoded bytes are the
-// same with any decoder, except for a member after the first whose
-// header sets a reserved flag bit: the Go decoder and the library of
-// [WithGzipLibrary] reject it and igzip decodes it. A stream that barely
+// same with any decoder when the Go decoder accepts the stream. A few
+// streams that it rejects decode with the others: header strings of 512
+// bytes or more (igzip and the library of [WithGzipLibrary]), an
+// incomplete Huffman code (the library), and a member after the first
+// whose header sets a reserved flag bit (igzip). A stream that barely
 // compresses goes to the Go decoder even with a program set.
 //
 // When r is a [FileStream] and a gzip program is set (and no library

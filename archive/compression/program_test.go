@@ -25,18 +25,7 @@ func gzipStreams(t testing.TB) map[string][]byte {
 	text := bytes.Repeat([]byte("strata unpacks layers, line after line\n"), 100_000)
 	cat := func(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
 	withFlags := func(flags byte, extra ...byte) []byte {
-		var buf bytes.Buffer
-		zw := gzip.NewWriter(&buf)
-		zw.Name = "name.tar"
-		zw.Comment = "a comment"
-		zw.Extra = []byte{'s', 't', 2, 0, 'o', 'k'}
-		zw.Write([]byte("flags\n"))
-		zw.Close()
-		b := buf.Bytes()
-		if flags != 0 {
-			b[3] |= flags
-		}
-		return append(b, extra...)
+		return withName(t, "name.tar", flags, extra...)
 	}
 	flip := func(b []byte, at int) []byte {
 		b = bytes.Clone(b)
@@ -71,6 +60,25 @@ func gzipStreams(t testing.TB) map[string][]byte {
 		"text 4 MB":            gzipBytes(t, text),
 		"empty member":         gzipBytes(t, nil),
 	}
+}
+
+// withName returns a gzip member of "flags\n" whose header has the file
+// name name, a comment and an extra field, with flags set in its flag
+// byte and extra appended.
+func withName(t testing.TB, name string, flags byte, extra ...byte) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	zw.Name = name
+	zw.Comment = "a comment"
+	zw.Extra = []byte{'s', 't', 2, 0, 'o', 'k'}
+	zw.Write([]byte("flags\n"))
+	zw.Close()
+	b := buf.Bytes()
+	if flags != 0 {
+		b[3] |= flags
+	}
+	return append(b, extra...)
 }
 
 func readAll(t *testing.T, b []byte, opts ...Option) ([]byte, error) {
