@@ -109,9 +109,10 @@ func WithMaxParallel(n int) Opt {
 }
 
 // WithGzipProgram sets the program that inflates gzip layers in a child
-// process; see [compression.WithGzipProgram]. The default is igzip when
+// process when libisal does not load or [WithGzipLibrary] is off; see
+// [compression.WithGzipProgram]. The default is igzip when
 // [compression.FindGzipProgram] finds it on PATH at Open; an empty path
-// selects the in-process decoder.
+// selects Go's decoder.
 func WithGzipProgram(path string) Opt {
 	return func(c *config) { c.gzipProgram = path }
 }
