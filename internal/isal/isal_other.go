@@ -1,4 +1,4 @@
-//go:build !linux
+//go:build !linux || nolibisal
 
 package isal
 
@@ -7,15 +7,16 @@ import (
 	"io"
 )
 
-// Load fails off Linux, where this package does not load the library.
+// Load fails off Linux and in builds with the tag nolibisal, which leave
+// out the loader so that a CGO_ENABLED=0 binary stays static.
 func Load() error {
-	return fmt.Errorf("%w: loaded only on Linux", ErrUnavailable)
+	return fmt.Errorf("%w: this build does not load it (Linux only, no nolibisal tag)", ErrUnavailable)
 }
 
-// Reader is not available off Linux.
+// Reader is not available in this build.
 type Reader struct{}
 
-// NewReader fails off Linux; see [Load].
+// NewReader fails in this build; see [Load].
 func NewReader(io.Reader) (*Reader, error) { return nil, Load() }
 
 // Read fails.

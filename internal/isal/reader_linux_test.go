@@ -1,3 +1,5 @@
+//go:build !nolibisal
+
 package isal
 
 import (
