@@ -14,6 +14,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/strata-containers/strata/archive"
 	"github.com/strata-containers/strata/archive/compression"
 	"github.com/strata-containers/strata/archive/tartest"
 	"github.com/strata-containers/strata/content"
@@ -119,9 +120,12 @@ func (e *env) ingest(t *testing.T, blobs []blob) []unpack.Layer {
 	return layers
 }
 
+// unpack applies the layers as a store does: gzip is inflated by libisal
+// when it loads, so that every case and FuzzApplyLayers go through the
+// default decoder.
 func (e *env) unpack(layers []unpack.Layer) (digest.Digest, error) {
-	return unpack.ApplyLayers(context.Background(), e.sn, unpack.NewApplier(e.store), layers,
-		unpack.WithLocker(e.locker))
+	a := unpack.NewApplier(e.store, archive.WithGzipLibrary())
+	return unpack.ApplyLayers(context.Background(), e.sn, a, layers, unpack.WithLocker(e.locker))
 }
 
 // mountView mounts a read-only view of the committed chain and returns its
