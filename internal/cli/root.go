@@ -210,7 +210,7 @@ func (g *globals) checkGzip() error {
 		return nil
 	case "isal":
 		if err := compression.LoadGzipLibrary(); err != nil {
-			return fmt.Errorf("--gzip isal: %w", err)
+			return fmt.Errorf("--gzip isal: %w; install Debian's libisal2 or use --gzip auto", err)
 		}
 		return nil
 	}

@@ -10,7 +10,8 @@ import (
 // Load fails off Linux and in builds with the tag nolibisal, which leave
 // out the loader so that a CGO_ENABLED=0 binary stays static.
 func Load() error {
-	return fmt.Errorf("%w: this build does not load it (Linux only, no nolibisal tag)", ErrUnavailable)
+	return fmt.Errorf("%w: this build leaves the loader out (built with -tags nolibisal, or not for Linux)",
+		ErrUnavailable)
 }
 
 // Reader is not available in this build.
