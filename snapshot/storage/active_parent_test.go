@@ -3,9 +3,11 @@ package storage
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/strata-containers/strata/errdefs"
 	"github.com/strata-containers/strata/snapshot"
@@ -107,5 +109,96 @@ func TestActiveParentKinds(t *testing.T) {
 		if !errors.Is(err, tc.want) {
 			t.Errorf("on parent %q: %v, want %v", tc.parent, err, tc.want)
 		}
+	}
+}
+
+// TestChildKeysIndex checks that the parents index holds each child's key
+// through its commit, and that entries with an empty or stale value, as
+// older stores hold, are still resolved.
+func TestChildKeysIndex(t *testing.T) {
+	ms, _ := newTestStore(t)
+	err := update(t, ms, func(ctx context.Context) error {
+		if _, err := CreateSnapshot(ctx, snapshot.KindActive, "base-key", ""); err != nil {
+			return err
+		}
+		if _, err := CommitActive(ctx, "base-key", "base", snapshot.Usage{}); err != nil {
+			return err
+		}
+		for _, k := range []string{"a-key", "b-key", "c-key"} {
+			if _, err := CreateSnapshot(ctx, snapshot.KindActive, k, "base"); err != nil {
+				return err
+			}
+		}
+		_, err := CommitActive(ctx, "a-key", "a", snapshot.Usage{})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	children := func(edit func(parents *bolt.Bucket, baseID uint64) error) []string {
+		t.Helper()
+		var keys []string
+		err := update(t, ms, func(ctx context.Context) error {
+			tx, err := transaction(ctx)
+			if err != nil {
+				return err
+			}
+			snapshots, parents := buckets(tx)
+			baseID, err := readID(snapshots.Bucket([]byte("base")))
+			if err != nil {
+				return err
+			}
+			if err := edit(parents, baseID); err != nil {
+				return err
+			}
+			keys, err = childKeys(tx, baseID)
+			slices.Sort(keys)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return keys
+	}
+	want := []string{"a", "b-key", "c-key"}
+	idOf := func(key string) uint64 {
+		t.Helper()
+		var id uint64
+		err := update(t, ms, func(ctx context.Context) error {
+			tx, err := transaction(ctx)
+			if err != nil {
+				return err
+			}
+			snapshots, _ := buckets(tx)
+			id, err = readID(snapshots.Bucket([]byte(key)))
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	aID, bID, cID := idOf("a"), idOf("b-key"), idOf("c-key")
+
+	got := children(func(parents *bolt.Bucket, baseID uint64) error {
+		for id, key := range map[uint64]string{aID: "a", bID: "b-key"} {
+			if v := string(parents.Get(parentKey(baseID, id))); v != key {
+				t.Errorf("index value for %s = %q, want the key", key, v)
+			}
+		}
+		return nil
+	})
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("children from the index (-want +got):\n%s", diff)
+	}
+	got = children(func(parents *bolt.Bucket, baseID uint64) error {
+		if err := parents.Put(parentKey(baseID, bID), nil); err != nil {
+			return err
+		}
+		return parents.Put(parentKey(baseID, cID), []byte("a"))
+	})
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("children with an empty and a stale index value (-want +got):\n%s", diff)
 	}
 }

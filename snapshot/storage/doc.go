@@ -26,10 +26,12 @@
 //	│       ├── size            varint bytes, committed snapshots only
 //	│       └── labels          bucket: label name → value
 //	└── parents                 index of children
-//	    └── <parent id><child id>   8-byte big-endian each; empty value
+//	    └── <parent id><child id>   8-byte big-endian each → the child's key
 //
-// A snapshot keeps its ID when it is committed, so the parents index needs
-// no update on commit. [Remove] rejects a snapshot whose ID prefixes a key
+// A snapshot keeps its ID when it is committed, so the index's keys stay;
+// [CommitActive] rewrites the value to the committed name. Entries written
+// before the value held the key have an empty one, which a scan of every
+// record resolves. [Remove] rejects a snapshot whose ID prefixes a key
 // in it. A parent is committed, except for the active parent of an active
 // snapshot that [CreateSnapshotOnActive] recorded. [CommitActive] of such
 // a parent rewrites the parent field of its children to the committed

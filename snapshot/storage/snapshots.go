@@ -107,7 +107,7 @@ func createSnapshot(ctx context.Context, kind snapshot.Kind, key, parent string,
 		return Snapshot{}, fmt.Errorf("create snapshot %s: %w", key, err)
 	}
 	if parent != "" {
-		if err := parents.Put(parentKey(parentID, id), nil); err != nil {
+		if err := parents.Put(parentKey(parentID, id), []byte(key)); err != nil {
 			return Snapshot{}, fmt.Errorf("create snapshot %s: index parent: %w", key, err)
 		}
 	}
@@ -240,31 +240,61 @@ func CommitActive(ctx context.Context, key, name string, usage snapshot.Usage,
 			return "", fmt.Errorf("commit snapshot %s: set parent of %s: %w", key, child, err)
 		}
 	}
+	if err := reindexChild(tx, string(info.Parent), id, name); err != nil {
+		return "", fmt.Errorf("commit snapshot %s: %w", key, err)
+	}
 	return formatID(id), nil
 }
 
+// reindexChild records name as the key of the snapshot with the ID id in
+// the parents index entry under its parent, the snapshot parent.
+func reindexChild(tx *bolt.Tx, parent string, id uint64, name string) error {
+	if parent == "" {
+		return nil
+	}
+	snapshots, parents := buckets(tx)
+	pb := snapshots.Bucket([]byte(parent))
+	if pb == nil {
+		return fmt.Errorf("parent %s: %w", parent, errdefs.ErrNotFound)
+	}
+	parentID, err := readID(pb)
+	if err != nil {
+		return fmt.Errorf("parent %s: %w", parent, err)
+	}
+	if err := parents.Put(parentKey(parentID, id), []byte(name)); err != nil {
+		return fmt.Errorf("index parent %s: %w", parent, err)
+	}
+	return nil
+}
+
 // childKeys returns the keys of the snapshots whose parent has the ID id.
-// Only an active snapshot has children here, those of
-// [CreateSnapshotOnActive], and a chain being unpacked has at most one,
-// so the scan of every record runs only when the index lists a child.
+// The parents index holds each child's key; an entry written before it
+// did, with an empty value, is resolved by a scan of every record.
 func childKeys(tx *bolt.Tx, id uint64) ([]string, error) {
 	snapshots, parents := buckets(tx)
 	prefix := parentKey(id, 0)[:8]
-	ids := map[uint64]bool{}
-	c := parents.Cursor()
-	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-		ids[binary.BigEndian.Uint64(k[8:])] = true
-	}
-	if len(ids) == 0 {
-		return nil, nil
-	}
 	var keys []string
+	unresolved := map[uint64]bool{}
+	c := parents.Cursor()
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		childID := binary.BigEndian.Uint64(k[8:])
+		if cb := snapshots.Bucket(v); len(v) > 0 && cb != nil {
+			if got, err := readID(cb); err == nil && got == childID {
+				keys = append(keys, string(v))
+				continue
+			}
+		}
+		unresolved[childID] = true
+	}
+	if len(unresolved) == 0 {
+		return keys, nil
+	}
 	err := snapshots.ForEachBucket(func(k []byte) error {
 		childID, err := readID(snapshots.Bucket(k))
 		if err != nil {
 			return fmt.Errorf("find children: %s: %w", k, err)
 		}
-		if ids[childID] {
+		if unresolved[childID] {
 			keys = append(keys, string(k))
 		}
 		return nil
