@@ -121,6 +121,9 @@ func (r *Reader) setInput(start, n int) {
 
 // fill reads from src until at least want bytes are buffered or src ends.
 func (r *Reader) fill(want int) error {
+	if int(r.head().availIn) >= want {
+		return nil
+	}
 	n := copy(r.in, r.input())
 	for n < want && !r.srcEOF {
 		m, err := r.src.Read(r.in[n:])
