@@ -9,7 +9,7 @@
 //
 // The library is called through [github.com/ebitengine/purego], with no
 // cgo. Its inflate state is a C struct that the caller allocates. This
-// package holds the offsets of the few fields it uses for soname
+// package contains the offsets of the few fields it uses for soname
 // libisal.so.2, on 64-bit Linux only. At load it checks them by inflating
 // a sample, with a guard after the state that must stay intact, so a
 // library whose layout differs is reported as not loadable instead of

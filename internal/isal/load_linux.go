@@ -16,8 +16,10 @@ import (
 	"github.com/ebitengine/purego"
 )
 
-// library holds the addresses of the functions this package calls.
+// library is the opened library: its handle and the addresses of the
+// functions this package calls.
 type library struct {
+	handle       uintptr
 	inflateInit  uintptr
 	inflateReset uintptr
 	inflate      uintptr
@@ -36,7 +38,9 @@ func Load() error {
 	loadOnce.Do(func() {
 		l, err := open()
 		if err == nil {
-			err = selfTest(l)
+			if err = selfTest(l); err != nil {
+				purego.Dlclose(l.handle)
+			}
 		}
 		if err != nil {
 			loadErr = fmt.Errorf("%w: %w", ErrUnavailable, err)
@@ -52,7 +56,7 @@ func open() (*library, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", Soname, err)
 	}
-	var l library
+	l := library{handle: h}
 	for _, f := range []struct {
 		name string
 		addr *uintptr
@@ -70,7 +74,7 @@ func open() (*library, error) {
 }
 
 // guardWords is the size, in words, of the pattern that the check places
-// after the state: a library whose state is larger writes into it.
+// after the state. A library whose state is larger writes into it.
 const guardWords = 8 << 10
 
 const guardPattern = 0x5a5a_a5a5_c3c3_3c3c
@@ -121,13 +125,13 @@ func selfTest(l *library) error {
 			len(got), len(want))
 	}
 	if crc := *r.field(offCRC); crc != crc32.ChecksumIEEE(parts[1]) {
-		return fmt.Errorf("the CRC-32 field holds %#x, not the last member's %#x", crc, crc32.ChecksumIEEE(parts[1]))
+		return fmt.Errorf("CRC-32 field is %#x, expected the last member's %#x", crc, crc32.ChecksumIEEE(parts[1]))
 	}
 
 	bad := bytes.Clone(z.Bytes())
 	bad[len(bad)-8] ^= 1
 	if _, _, err := inflateAll(l, bad, make([]uint64, stateWords)); !errors.Is(err, ErrInvalid) {
-		return fmt.Errorf("a stream with a wrong checksum inflated with error %v", err)
+		return fmt.Errorf("a stream with a checksum mismatch returned error %v, expected an invalid stream", err)
 	}
 	return nil
 }

@@ -16,8 +16,11 @@ import (
 )
 
 // Layout of struct inflate_state in libisal.so.2 on 64-bit targets, from
-// its igzip_lib.h: the fields up to read_in_length open the struct, and
+// its igzip_lib.h. The fields up to read_in_length open the struct, and
 // block_state and crc_flag follow the Huffman tables.
+//
+// NOTE: the offsets were read from ISA-L 2.30 (Debian 12) only. For other
+// builds of the same soname, the load check in selfTest is the only guard.
 const (
 	stateSize     = 87368
 	stateWords    = stateSize / 8
@@ -59,15 +62,15 @@ type Reader struct {
 	// state holds struct inflate_state, as words for its alignment.
 	state []uint64
 	in    []byte
-	// ended is set when the library finished a member whose successor
-	// the next Read looks for.
+	// ended is set when the library finished a member. The next Read
+	// then looks for another member.
 	ended  bool
 	srcEOF bool
 	err    error
 }
 
 // NewReader returns a reader of the inflated gzip stream src. It fails
-// with [ErrUnavailable] when [Load] fails. The caller must call Close.
+// with [ErrUnavailable] when [Load] fails. Close ends the reader.
 func NewReader(src io.Reader) (*Reader, error) {
 	if err := Load(); err != nil {
 		return nil, err
@@ -88,8 +91,8 @@ func newReader(l *library, src io.Reader, state []uint64) (*Reader, error) {
 	return r, nil
 }
 
-// call runs fn on the state, with the state and the input buffer pinned
-// for the call: the library reads them through the pointers in the state.
+// call runs fn on the state. The state and the input buffer are pinned
+// for the call, because the library reads them through pointers.
 func (r *Reader) call(fn uintptr) int32 {
 	var pin runtime.Pinner
 	pin.Pin(&r.state[0])
@@ -148,11 +151,11 @@ const (
 	flagReserved = 0xe0
 )
 
-// startMember reads a gzip member header, with the checks of Go's
-// compress/gzip, and sets the library to inflate the deflate data that
+// startMember reads a gzip member header with the checks of Go's
+// compress/gzip. It then sets the library to inflate the deflate data that
 // follows and to check the trailer after it. The header is parsed here,
-// not by the library: given its header a few bytes per call, the library
-// sometimes failed on valid streams.
+// not by the library, because the library sometimes failed on valid
+// streams when it received the header a few bytes per call.
 func (r *Reader) startMember() error {
 	var hdr [10]byte
 	crc, err := r.readHeader(hdr[:], 0)
@@ -160,7 +163,7 @@ func (r *Reader) startMember() error {
 		return err
 	}
 	if hdr[0] != gzipMagic[0] || hdr[1] != gzipMagic[1] || hdr[2] != 8 || hdr[3]&flagReserved != 0 {
-		return fmt.Errorf("gzip header % x: %w", hdr[:4], ErrInvalid)
+		return fmt.Errorf("invalid gzip header % x: %w", hdr[:4], ErrInvalid)
 	}
 	flags := hdr[3]
 	if flags&flagExtra != 0 {
@@ -186,22 +189,32 @@ func (r *Reader) startMember() error {
 			return err
 		}
 		if binary.LittleEndian.Uint16(sum[:]) != uint16(crc) {
-			return fmt.Errorf("gzip header checksum: %w", ErrInvalid)
+			return fmt.Errorf("gzip header checksum mismatch: %w", ErrInvalid)
 		}
 	}
 	*r.field(offCRCFlag) = wrapperGzipNoHeader
 	return nil
 }
 
+// headerInput returns the buffered input, reading more when it is empty,
+// and fails when the stream ends inside a header.
+func (r *Reader) headerInput() ([]byte, error) {
+	if err := r.fill(1); err != nil {
+		return nil, err
+	}
+	in := r.input()
+	if len(in) == 0 {
+		return nil, fmt.Errorf("gzip header: %w: %w", io.ErrUnexpectedEOF, ErrInvalid)
+	}
+	return in, nil
+}
+
 // readHeader fills b from the input and returns crc updated with it.
 func (r *Reader) readHeader(b []byte, crc uint32) (uint32, error) {
 	for n := 0; n < len(b); {
-		if err := r.fill(1); err != nil {
+		in, err := r.headerInput()
+		if err != nil {
 			return crc, err
-		}
-		in := r.input()
-		if len(in) == 0 {
-			return crc, fmt.Errorf("gzip header: %w: %w", io.ErrUnexpectedEOF, ErrInvalid)
 		}
 		m := copy(b[n:], in)
 		r.consume(m)
@@ -214,12 +227,9 @@ func (r *Reader) readHeader(b []byte, crc uint32) (uint32, error) {
 // them.
 func (r *Reader) skipHeader(n int, crc uint32) (uint32, error) {
 	for n > 0 {
-		if err := r.fill(1); err != nil {
+		in, err := r.headerInput()
+		if err != nil {
 			return crc, err
-		}
-		in := r.input()
-		if len(in) == 0 {
-			return crc, fmt.Errorf("gzip header: %w: %w", io.ErrUnexpectedEOF, ErrInvalid)
 		}
 		in = in[:min(n, len(in))]
 		crc = crc32.Update(crc, crc32.IEEETable, in)
@@ -233,12 +243,9 @@ func (r *Reader) skipHeader(n int, crc uint32) (uint32, error) {
 // updated with it.
 func (r *Reader) skipString(crc uint32) (uint32, error) {
 	for {
-		if err := r.fill(1); err != nil {
+		in, err := r.headerInput()
+		if err != nil {
 			return crc, err
-		}
-		in := r.input()
-		if len(in) == 0 {
-			return crc, fmt.Errorf("gzip header: %w: %w", io.ErrUnexpectedEOF, ErrInvalid)
 		}
 		if i := bytes.IndexByte(in, 0); i >= 0 {
 			crc = crc32.Update(crc, crc32.IEEETable, in[:i+1])
@@ -315,9 +322,9 @@ func (r *Reader) inflate(p []byte) (int, int32) {
 	return n, ret
 }
 
-// nextMember runs after a member ended: it starts the next one when the
-// bytes left begin with the gzip magic number, and otherwise reads src to
-// its end and sets r.err to io.EOF.
+// nextMember starts the next member when the bytes after the one that
+// ended begin with the gzip magic number. Otherwise it reads src to its
+// end and sets r.err to io.EOF.
 func (r *Reader) nextMember() error {
 	if err := r.fill(len(gzipMagic)); err != nil {
 		return err
@@ -352,16 +359,19 @@ func (r *Reader) fail(err error) error {
 	return err
 }
 
-// decodeError names an error code of isal_inflate.
+// inflateErrors maps the error codes of isal_inflate to messages.
+var inflateErrors = map[int32]string{
+	-1: "invalid deflate block",
+	-2: "invalid deflate symbol",
+	-3: "invalid lookback distance",
+	-4: "invalid gzip wrapper",
+	-5: "unsupported compression method",
+	-6: "checksum mismatch",
+}
+
+// decodeError returns the error for an error code of isal_inflate.
 func decodeError(code int32) error {
-	msg := map[int32]string{
-		-1: "invalid deflate block",
-		-2: "invalid deflate symbol",
-		-3: "invalid lookback distance",
-		-4: "invalid gzip wrapper",
-		-5: "unsupported compression method",
-		-6: "wrong checksum",
-	}[code]
+	msg := inflateErrors[code]
 	if msg == "" {
 		msg = fmt.Sprintf("inflate error %d", code)
 	}

@@ -112,9 +112,9 @@ func TestActiveParentKinds(t *testing.T) {
 	}
 }
 
-// TestChildKeysIndex checks that the parents index holds each child's key
-// through its commit, and that entries with an empty or stale value, as
-// older stores hold, are still resolved.
+// TestChildKeysIndex checks that the parents index contains each child's
+// key through its commit. Entries with an empty or stale value, as older
+// stores contain, must still resolve.
 func TestChildKeysIndex(t *testing.T) {
 	ms, _ := newTestStore(t)
 	err := update(t, ms, func(ctx context.Context) error {
@@ -136,7 +136,9 @@ func TestChildKeysIndex(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	children := func(edit func(parents *bolt.Bucket, baseID uint64) error) []string {
+	// children runs edit on the parents index, with the ID of every
+	// snapshot by key, and returns the sorted children of base.
+	children := func(edit func(parents *bolt.Bucket, ids map[string]uint64)) []string {
 		t.Helper()
 		var keys []string
 		err := update(t, ms, func(ctx context.Context) error {
@@ -145,14 +147,14 @@ func TestChildKeysIndex(t *testing.T) {
 				return err
 			}
 			snapshots, parents := buckets(tx)
-			baseID, err := readID(snapshots.Bucket([]byte("base")))
-			if err != nil {
-				return err
+			ids := map[string]uint64{}
+			for _, key := range []string{"base", "a", "b-key", "c-key"} {
+				if ids[key], err = readID(snapshots.Bucket([]byte(key))); err != nil {
+					return err
+				}
 			}
-			if err := edit(parents, baseID); err != nil {
-				return err
-			}
-			keys, err = childKeys(tx, baseID)
+			edit(parents, ids)
+			keys, err = childKeys(tx, ids["base"])
 			slices.Sort(keys)
 			return err
 		})
@@ -162,41 +164,25 @@ func TestChildKeysIndex(t *testing.T) {
 		return keys
 	}
 	want := []string{"a", "b-key", "c-key"}
-	idOf := func(key string) uint64 {
-		t.Helper()
-		var id uint64
-		err := update(t, ms, func(ctx context.Context) error {
-			tx, err := transaction(ctx)
-			if err != nil {
-				return err
-			}
-			snapshots, _ := buckets(tx)
-			id, err = readID(snapshots.Bucket([]byte(key)))
-			return err
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return id
-	}
-	aID, bID, cID := idOf("a"), idOf("b-key"), idOf("c-key")
 
-	got := children(func(parents *bolt.Bucket, baseID uint64) error {
-		for id, key := range map[uint64]string{aID: "a", bID: "b-key"} {
-			if v := string(parents.Get(parentKey(baseID, id))); v != key {
+	got := children(func(parents *bolt.Bucket, ids map[string]uint64) {
+		for _, key := range []string{"a", "b-key"} {
+			if v := string(parents.Get(parentKey(ids["base"], ids[key]))); v != key {
 				t.Errorf("index value for %s = %q, want the key", key, v)
 			}
 		}
-		return nil
 	})
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("children from the index (-want +got):\n%s", diff)
 	}
-	got = children(func(parents *bolt.Bucket, baseID uint64) error {
-		if err := parents.Put(parentKey(baseID, bID), nil); err != nil {
-			return err
+
+	got = children(func(parents *bolt.Bucket, ids map[string]uint64) {
+		if err := parents.Put(parentKey(ids["base"], ids["b-key"]), nil); err != nil {
+			t.Fatal(err)
 		}
-		return parents.Put(parentKey(baseID, cID), []byte("a"))
+		if err := parents.Put(parentKey(ids["base"], ids["c-key"]), []byte("a")); err != nil {
+			t.Fatal(err)
+		}
 	})
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("children with an empty and a stale index value (-want +got):\n%s", diff)

@@ -28,8 +28,8 @@
 //	└── parents                 index of children
 //	    └── <parent id><child id>   8-byte big-endian each → the child's key
 //
-// A snapshot keeps its ID when it is committed, so the index's keys stay;
-// [CommitActive] rewrites the value to the committed name. Entries written
+// A snapshot keeps its ID when it is committed, so the index's keys stay
+// and [CommitActive] only rewrites the value to the committed name. Entries written
 // before the value held the key have an empty one, which a scan of every
 // record resolves. [Remove] rejects a snapshot whose ID prefixes a key
 // in it. A parent is committed, except for the active parent of an active

@@ -246,8 +246,8 @@ func CommitActive(ctx context.Context, key, name string, usage snapshot.Usage,
 	return formatID(id), nil
 }
 
-// reindexChild records name as the key of the snapshot with the ID id in
-// the parents index entry under its parent, the snapshot parent.
+// reindexChild sets the parents index entry of the snapshot with the ID
+// id, under its parent, to name: the snapshot's key after its commit.
 func reindexChild(tx *bolt.Tx, parent string, id uint64, name string) error {
 	if parent == "" {
 		return nil
@@ -268,8 +268,8 @@ func reindexChild(tx *bolt.Tx, parent string, id uint64, name string) error {
 }
 
 // childKeys returns the keys of the snapshots whose parent has the ID id.
-// The parents index holds each child's key; an entry written before it
-// did, with an empty value, is resolved by a scan of every record.
+// The parents index contains each child's key. An entry written by an
+// older strata has an empty value, which a scan of every record resolves.
 func childKeys(tx *bolt.Tx, id uint64) ([]string, error) {
 	snapshots, parents := buckets(tx)
 	prefix := parentKey(id, 0)[:8]
