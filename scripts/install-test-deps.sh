@@ -4,9 +4,9 @@
 # busybox-static, zstd, setcap (libcap2-bin) and setfattr (attr) build the
 # test images; the pull tests start their own docker-registry servers on
 # 127.0.0.1; mkfs.xfs (xfsprogs) makes the reflink file system for the
-# copy tests; libisal.so.2 (libisal2) is the gzip decoder that strata
-# loads in process, igzip (isal) the program it runs when the library is
-# missing, and the tests compare both with Go's decoder.
+# copy tests. libisal.so.2 (libisal2) is the gzip decoder that strata
+# loads in process. igzip (isal) is the program it runs when the library
+# is missing. The tests compare both with Go's decoder.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 

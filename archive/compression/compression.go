@@ -76,10 +76,10 @@ func Detect(header []byte) Kind {
 // anything else ends the stream and is read and ignored, as igzip does:
 // producers pad their output with zero bytes. The decoded bytes are the
 // same with any decoder when the Go decoder accepts the stream. A few
-// streams that it rejects decode with the others: header strings of 512
-// bytes or more (igzip and the library of [WithGzipLibrary]), an
-// incomplete Huffman code (the library), and a member after the first
-// whose header sets a reserved flag bit (igzip). A stream that barely
+// streams that it rejects decode with the others. igzip and the library
+// of [WithGzipLibrary] accept header strings of 512 bytes or more. The
+// library accepts an incomplete Huffman code, and igzip a member after
+// the first whose header sets a reserved flag bit. A stream that barely
 // compresses goes to the Go decoder even with a program set.
 //
 // When r is a [FileStream] and a gzip program is set (and no library
